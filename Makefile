@@ -1,0 +1,50 @@
+# The two commands of README.md: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STATE := .localenv
+
+# The embedded demo: LocalStack's dummy credentials and a masking key that is NOT secret.
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+DEMO_MASK_KEY := demo-key-NOT-SECRET-for-make-run-only
+export TAP_SQS_LOGINS_MASK_KEY ?= $(DEMO_MASK_KEY)
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test stop lint lock clean
+
+$(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+.meltano/.installed: $(VENV)/.installed meltano.yml
+	$(BIN)/meltano install
+	touch $@
+
+run: .meltano/.installed  ## Run the job on the embedded default and print a summary.
+	@$(BIN)/python -m localenv up
+	@if [ "$$TAP_SQS_LOGINS_MASK_KEY" = "$(DEMO_MASK_KEY)" ]; then \
+	  echo "masking: using the DEMO key (set TAP_SQS_LOGINS_MASK_KEY for real data)"; fi
+	@mkdir -p $(STATE); since=$$($(BIN)/python -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).isoformat())'); \
+	echo "meltano: running job sqs-logins-to-postgres (log $(STATE)/meltano-run.log)"; \
+	if ! $(BIN)/meltano run sqs-logins-to-postgres > $(STATE)/meltano-run.log 2>&1; then \
+	  tail -n 25 $(STATE)/meltano-run.log; echo "make run: the job failed; full log in $(STATE)/meltano-run.log"; exit 1; fi; \
+	$(BIN)/python -m localenv summary --since "$$since"
+
+test: .meltano/.installed  ## Run every test, starting the services they need.
+	$(BIN)/python -m pytest
+
+stop:  ## Stop the services `make run` started, and nothing else.
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m localenv stop; fi
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check tap-sqs-logins localenv tests
+	$(BIN)/ruff format --check tap-sqs-logins localenv tests
+	cd tap-sqs-logins && $(BIN)/mypy tap_sqs_logins
+
+lock: $(VENV)/.installed  ## Rewrite constraints.txt from the installed versions.
+	$(BIN)/pip freeze --exclude-editable --disable-pip-version-check > constraints.txt
+
+clean: stop
+	rm -rf $(VENV) .meltano $(STATE) transform/target transform/logs

@@ -1,0 +1,1 @@
+"""Singer tap for user-login events on an AWS SQS queue."""

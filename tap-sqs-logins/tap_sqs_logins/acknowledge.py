@@ -1,0 +1,116 @@
+"""Delete from SQS exactly the messages whose rows target-postgres has committed.
+
+The Singer stream is one-way, so the tap cannot learn what the target committed.
+This step, run after the target in the same ``meltano run``, reads the committed
+staging rows instead: every valid login and every poison message already on the
+dead-letter queue is deleted with the receipt handle stored beside it. A message
+whose handle has expired comes back, is upserted with a new handle, and goes next time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+
+from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
+from tap_sqs_logins.tap import TapSqsLogins
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+logger = logging.getLogger("tap-sqs-logins-ack")
+
+POSTGRES_SETTINGS = {  # environment variable: (libpq keyword, default of the reference image)
+    "TARGET_POSTGRES_HOST": ("host", "localhost"),
+    "TARGET_POSTGRES_PORT": ("port", "5432"),
+    "TARGET_POSTGRES_USER": ("user", "postgres"),
+    "TARGET_POSTGRES_PASSWORD": ("password", "postgres"),
+    "TARGET_POSTGRES_DATABASE": ("dbname", "postgres"),
+}
+SCHEMA_SETTING = "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"
+
+CREATE_LOG = """
+create table if not exists {log} (
+    receipt_handle text primary key,
+    message_id text not null,
+    deleted boolean not null,
+    acknowledged_at timestamptz not null default now()
+)"""
+PENDING = """
+select l.receipt_handle, l.message_id from {logins} l
+where l.receipt_handle is not null
+  and (l.rejection_reason is null or l.dead_letter_message_id is not null)
+  and not exists (select from {log} a where a.receipt_handle = l.receipt_handle)"""
+RECORD = """
+insert into {log} (receipt_handle, message_id, deleted) values (%s, %s, %s)
+on conflict do nothing"""
+
+
+def acknowledge(conninfo: str, schema: str, queue: SqsQueue) -> tuple[int, int]:
+    """Delete the committed messages; return (deleted, refused) counts."""
+    names = {
+        "logins": sql.Identifier(schema, "logins"),
+        "log": sql.Identifier(schema, "sqs_acknowledgements"),
+    }
+    deleted = refused = 0
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(sql.SQL(CREATE_LOG).format(**names))
+        for batch in _batches(connection, sql.SQL(PENDING).format(**names)):
+            failed = set(queue.delete([handle for handle, _ in batch]))
+            rows = [(handle, message_id, handle not in failed) for handle, message_id in batch]
+            with connection.cursor() as cursor:
+                cursor.executemany(sql.SQL(RECORD).format(**names), rows)
+            deleted += len(batch) - len(failed)
+            refused += len(failed)
+    return deleted, refused
+
+
+def _batches(
+    connection: psycopg.Connection[Any], query: sql.Composed
+) -> Iterator[list[tuple[str, str]]]:
+    with connection.transaction(), connection.cursor(name="pending_acks") as cursor:
+        cursor.execute(query)
+        while batch := cursor.fetchmany(BATCH_SIZE):
+            yield batch
+
+
+def postgres_conninfo(environ: Mapping[str, str]) -> str:
+    """Build a libpq connection string from the TARGET_POSTGRES_* variables."""
+    return psycopg.conninfo.make_conninfo(
+        **{key: environ.get(name, default) for name, (key, default) in POSTGRES_SETTINGS.items()}
+    )
+
+
+def main() -> None:
+    """Run the acknowledgement step with the tap's settings (TAP_SQS_LOGINS_*)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", action="append", help="tap config file(s); default: environment"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"
+    )
+    config = TapSqsLogins(config=args.config, parse_env_config=True, setup_mapper=False).config
+    schema = os.environ.get(SCHEMA_SETTING, "sqs_staging")
+    try:
+        deleted, refused = acknowledge(
+            postgres_conninfo(os.environ), schema, SqsQueue(config, config["queue_url"])
+        )
+    except QueueError as error:
+        raise SystemExit(f"tap-sqs-logins-ack: {error}") from None
+    except psycopg.OperationalError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise SystemExit(
+            f"tap-sqs-logins-ack: cannot use Postgres ({first_line}): check TARGET_POSTGRES_*"
+        ) from None
+    logger.info(
+        "Deleted %d committed messages from SQS; %d handles had expired and will be redelivered.",
+        deleted,
+        refused,
+    )

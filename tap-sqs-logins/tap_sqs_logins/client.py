@@ -1,0 +1,137 @@
+"""A thin wrapper around boto3's SQS client: receive, delete and forward batches.
+
+It knows nothing of Singer, so the tap and the acknowledgement step share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+BATCH_SIZE = 10  # the most SQS returns or deletes in one call
+MISSING_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
+class QueueError(RuntimeError):
+    """SQS cannot be used as configured; the message names the setting to fix."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One received SQS message."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    sent_at_ms: int
+    receive_count: int
+
+
+class SqsQueue:
+    """One SQS queue, addressed by URL."""
+
+    def __init__(self, config: Mapping[str, Any], queue_url: str) -> None:
+        """Create the boto3 client; nothing is sent until a call.
+
+        Args:
+            config: The tap settings (endpoint_url, region, optional AWS credentials).
+            queue_url: The queue to use.
+        """
+        self.queue_url = queue_url
+        endpoint = config.get("endpoint_url") or local_endpoint(queue_url)
+        session = boto3.session.Session(
+            aws_access_key_id=config.get("aws_access_key_id"),
+            aws_secret_access_key=config.get("aws_secret_access_key"),
+            aws_session_token=config.get("aws_session_token"),
+            region_name=config["region"],
+        )
+        if endpoint and session.get_credentials() is None:
+            # LocalStack and moto accept any credentials; AWS never sees these.
+            session = boto3.session.Session("test", "test", region_name=config["region"])
+        self._endpoint = endpoint or f"SQS in {config['region']}"
+        self._client = session.client(
+            "sqs",
+            endpoint_url=endpoint,
+            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5),
+        )
+
+    def receive(self, count: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
+        """Receive up to ``count`` (at most 10) messages, long-polling for ``wait_seconds``."""
+        response = self._call(
+            "receive_message",
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(count, BATCH_SIZE),
+            WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=visibility_timeout,
+            MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+        )
+        return [_message(raw) for raw in response.get("Messages", [])]
+
+    def delete(self, receipt_handles: list[str]) -> list[str]:
+        """Delete one batch of messages; return the receipt handles SQS refused."""
+        entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles)]
+        response = self._call("delete_message_batch", QueueUrl=self.queue_url, Entries=entries)
+        return [receipt_handles[int(failure["Id"])] for failure in response.get("Failed", [])]
+
+    def send(self, body: str, attributes: Mapping[str, str]) -> str:
+        """Send one message with string attributes; return its new message id."""
+        response = self._call(
+            "send_message",
+            QueueUrl=self.queue_url,
+            MessageBody=body,
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes.items()
+            },
+        )
+        return str(response["MessageId"])
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self._client, operation)(**kwargs)  # type: ignore[no-any-return]
+        except NoCredentialsError:
+            msg = "no AWS credentials: set aws_access_key_id and aws_secret_access_key"
+            raise QueueError(msg) from None
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in MISSING_QUEUE_CODES:
+                msg = f"queue {self.queue_url} does not exist: check queue_url"
+                raise QueueError(msg) from None
+            msg = (
+                f"SQS refused {operation} on {self.queue_url} ({code}): "
+                "check queue_url and the AWS credentials"
+            )
+            raise QueueError(msg) from None
+        except BotoCoreError as error:
+            msg = (
+                f"cannot reach {self._endpoint} ({type(error).__name__}): "
+                "check endpoint_url and region"
+            )
+            raise QueueError(msg) from None
+
+
+def local_endpoint(queue_url: str) -> str | None:
+    """Return the endpoint of a LocalStack or moto queue URL; None for AWS."""
+    parts = urlsplit(queue_url)
+    if parts.hostname is None or parts.hostname.endswith(".amazonaws.com"):
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _message(raw: Mapping[str, Any]) -> Message:
+    attributes = raw.get("Attributes", {})
+    return Message(
+        message_id=raw["MessageId"],
+        receipt_handle=raw["ReceiptHandle"],
+        body=raw.get("Body", ""),
+        sent_at_ms=int(attributes.get("SentTimestamp", 0)),
+        receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+    )

@@ -1,0 +1,141 @@
+"""The real `meltano run` against a real Postgres and a real SQS-compatible HTTP server."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from localenv.sample import sample_bodies
+from localenv.sqs import seed, sqs_client
+from tests.conftest import REPO, Database
+
+BIN = Path(sys.executable).parent
+KEY = "integration-test-key-0123456789"
+JOB = ["sqs-logins-to-postgres"]
+BLOCKS = ["tap-sqs-logins", "target-postgres", "sqs-ack", "dbt-postgres:run"]
+
+
+def meltano_run(tasks: list[str], queue_url: str, database: Database) -> None:
+    env = {
+        **os.environ,
+        **database.env(),
+        "TAP_SQS_LOGINS_QUEUE_URL": queue_url,
+        "TAP_SQS_LOGINS_ENDPOINT_URL": queue_url.rsplit("/", 2)[0],
+        "TAP_SQS_LOGINS_MASK_KEY": KEY,
+        "TAP_SQS_LOGINS_WAIT_TIME_SECONDS": "0",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        [str(BIN / "meltano"), "run", *tasks],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+def mask(value: str | None) -> str | None:
+    """An independent HMAC-SHA-256, to check the pipeline's masks."""
+    if value is None:
+        return None
+    return "v1:" + hmac.new(KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def expected_rows(bodies: list[str], day: str) -> Counter[tuple]:
+    rows = []
+    for body in bodies:
+        login = json.loads(body)
+        if "user_id" not in login:
+            continue
+        rows.append((
+            login["user_id"], login["device_type"], mask(login["ip"]), mask(login["device_id"]),
+            login["locale"], int(login["app_version"].split(".")[0]), day,
+        ))
+    return Counter(rows)
+
+
+def user_logins(database: Database) -> list[tuple]:
+    with psycopg.connect(database.dsn) as conn:
+        return conn.execute(
+            "select user_id, device_type, masked_ip, masked_device_id, locale, app_version,"
+            " create_date::text from public.user_logins"
+        ).fetchall()
+
+
+def queue_depth(queue_url: str) -> int:
+    attributes = sqs_client(queue_url.rsplit("/", 2)[0]).get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["All"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_job_loads_each_valid_message_once_masked(queue_url: str, database: Database) -> None:
+    bodies = sample_bodies(100)
+    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, bodies)
+    today = datetime.now(timezone.utc).date().isoformat()
+
+    meltano_run(JOB, queue_url, database)
+
+    rows = user_logins(database)
+    assert Counter(rows) == expected_rows(bodies, today)
+    raw = {value for body in bodies for value in json.loads(body).values()}
+    assert not raw & {value for row in rows for value in (row[2], row[3])}
+    ips = Counter(json.loads(b).get("ip") for b in bodies if "ip" in json.loads(b))
+    repeated_ip = next(ip for ip, n in ips.items() if n > 1)
+    assert Counter(row[2] for row in rows)[mask(repeated_ip)] == ips[repeated_ip]
+    assert queue_depth(queue_url) == 1  # only the foreign message, left for redrive
+
+    meltano_run(JOB, queue_url, database)
+    assert Counter(user_logins(database)) == Counter(rows)
+
+
+def test_block_form_and_redelivery_add_no_rows(queue_url: str, database: Database) -> None:
+    client = sqs_client(queue_url.rsplit("/", 2)[0])
+    bodies = sample_bodies(30, seed=7)
+    seed(client, queue_url, bodies)
+    meltano_run(BLOCKS, queue_url, database)
+    first = Counter(user_logins(database))
+    assert sum(first.values()) == sum(1 for b in bodies if "user_id" in json.loads(b))
+
+    with psycopg.connect(database.dsn) as conn:  # a redelivery: the same message ids again
+        conn.execute("update sqs_staging.logins set _sdc_batched_at = now()")
+    meltano_run(BLOCKS, queue_url, database)
+    assert Counter(user_logins(database)) == first
+
+
+@pytest.mark.parametrize("flag", ["--about", "--discover"])
+def test_tap_cli_works_without_credentials(flag: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TAP_SQS"))}
+    result = subprocess.run(
+        [str(BIN / "tap-sqs-logins"), flag], env=env, capture_output=True, text=True, check=True
+    )
+    assert "logins" in result.stdout or "queue_url" in result.stdout
+
+
+def test_tap_runs_alone_with_a_config_file(queue_url: str, tmp_path: Path) -> None:
+    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, sample_bodies(10))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "queue_url": queue_url,
+        "wait_time_seconds": 0,
+        "mask_key": KEY,
+        "stream_maps": {"logins": {"masked_ip": "mask(ip)", "ip": None,
+                                   "masked_device_id": "mask(device_id)", "device_id": None}},
+    }))
+    result = subprocess.run(
+        [str(BIN / "tap-sqs-logins"), "--config", str(config)],
+        capture_output=True, text=True, check=True,
+    )
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sum(m["type"] == "RECORD" for m in records) == 10
+    assert all(m["record"]["masked_ip"] != "" for m in records if m["type"] == "RECORD")

@@ -1,0 +1,57 @@
+"""The keyed pseudonym: deterministic per key, different across keys, versioned."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tap_sqs_logins.masking import Pseudonymizer
+
+KEY = "unit-test-key-0123456789"
+
+
+def test_equal_inputs_give_equal_masks_across_instances() -> None:
+    assert Pseudonymizer(KEY, "v1")("199.172.111.135") == Pseudonymizer(KEY, "v1")("199.172.111.135")
+
+
+def test_mask_format_is_version_then_hex_and_fits_the_column() -> None:
+    masked = Pseudonymizer(KEY, "v7")("593-47-5928")
+    assert re.fullmatch(r"v7:[0-9a-f]{64}", masked or "")
+    assert len(masked or "") <= 256
+
+
+@pytest.mark.parametrize(
+    ("key_a", "version_a", "key_b", "version_b"),
+    [(KEY, "v1", KEY + "x", "v1"), (KEY, "v1", KEY, "v2")],
+)
+def test_a_new_key_or_version_never_reproduces_old_masks(
+    key_a: str, version_a: str, key_b: str, version_b: str
+) -> None:
+    assert Pseudonymizer(key_a, version_a)("1.2.3.4") != Pseudonymizer(key_b, version_b)("1.2.3.4")
+
+
+def test_different_inputs_give_different_masks() -> None:
+    mask = Pseudonymizer(KEY, "v1")
+    assert mask("1.2.3.4") != mask("1.2.3.5")
+
+
+def test_null_stays_null() -> None:
+    assert Pseudonymizer(KEY, "v1")(None) is None
+
+
+def test_mask_is_not_an_unkeyed_hash() -> None:
+    import hashlib
+
+    masked = Pseudonymizer(KEY, "v1")("1.2.3.4") or ""
+    assert hashlib.sha256(b"1.2.3.4").hexdigest() not in masked
+
+
+@pytest.mark.parametrize(("key", "version"), [("short", "v1"), (KEY, "has space"), (KEY, "")])
+def test_weak_key_or_bad_version_is_refused(key: str, version: str) -> None:
+    with pytest.raises(ValueError, match="masking key"):
+        Pseudonymizer(key, version)
+
+
+def test_repr_never_shows_the_key() -> None:
+    assert KEY not in repr(Pseudonymizer(KEY, "v1"))

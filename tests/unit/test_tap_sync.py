@@ -1,0 +1,102 @@
+"""The tap against an in-process SQS: records, masking, quarantine, limits, errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+
+from tests.unit.conftest import records, run_tap
+
+LOGIN = {
+    "user_id": "424cdd21-063a-43a7-b91b-7ca1a833afae",
+    "app_version": "2.3.0",
+    "device_type": "android",
+    "ip": "199.172.111.135",
+    "locale": None,
+    "device_id": "593-47-5928",
+}
+
+
+def send(sqs: Any, queue_url: str, *bodies: str) -> None:
+    for item in bodies:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=item)
+
+
+def test_valid_logins_leave_masked_with_sqs_metadata(sqs: Any, queue_url: str, config: dict) -> None:
+    send(sqs, queue_url, json.dumps(LOGIN), json.dumps({**LOGIN, "user_id": "other"}))
+    out = records(run_tap(config))
+    assert len(out) == 2
+    first = out[0]
+    assert first["user_id"] == LOGIN["user_id"] and first["app_version"] == "2.3.0"
+    assert first["masked_ip"].startswith("v1:") and first["masked_ip"] == out[1]["masked_ip"]
+    assert first["masked_device_id"] != first["masked_ip"]
+    assert first["receipt_handle"] and first["message_id"] and first["sent_at"]
+    assert "ip" not in first and "device_id" not in first
+
+
+def test_schema_has_masked_fields_and_no_raw_ones(sqs: Any, queue_url: str, config: dict) -> None:
+    schema = next(m for m in run_tap(config) if m["type"] == "SCHEMA")
+    assert {"masked_ip", "masked_device_id"} <= schema["schema"]["properties"].keys()
+    assert not {"ip", "device_id"} & schema["schema"]["properties"].keys()
+    assert schema["key_properties"] == ["message_id"]
+
+
+def test_no_raw_pii_anywhere_in_the_output(sqs: Any, queue_url: str, config: dict) -> None:
+    send(sqs, queue_url, json.dumps(LOGIN), json.dumps({**LOGIN, "user_id": "u" * 200}))
+    text = json.dumps(run_tap(config))
+    assert LOGIN["ip"] not in text and LOGIN["device_id"] not in text
+
+
+def test_poison_messages_are_kept_with_a_reason(sqs: Any, queue_url: str, config: dict) -> None:
+    send(sqs, queue_url, '{"foo": "oops_wrong_msg_type", "bar": "123"}', "{bad json", json.dumps(LOGIN))
+    out = sorted(records(run_tap(config)), key=lambda r: r.get("rejection_reason") or "")
+    assert [r.get("rejection_reason") for r in out] == [
+        None,
+        "not JSON (line 1, column 2)",
+        "not a login: missing user_id, app_version, device_type; unexpected bar, foo",
+    ]
+    assert out[1]["masked_ip"] is None and out[1]["user_id"] is None
+
+
+def test_poison_goes_to_the_dead_letter_queue(sqs: Any, queue_url: str, config: dict) -> None:
+    dlq = sqs.create_queue(QueueName="login-dlq")["QueueUrl"]
+    send(sqs, queue_url, "{bad json")
+    out = records(run_tap({**config, "dead_letter_queue_url": dlq}))
+    dead = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
+    assert dead[0]["Body"] == "{bad json"
+    assert dead[0]["MessageId"] == out[0]["dead_letter_message_id"]
+    assert dead[0]["MessageAttributes"]["source_message_id"]["StringValue"] == out[0]["message_id"]
+
+
+def test_reading_does_not_delete(sqs: Any, queue_url: str, config: dict) -> None:
+    send(sqs, queue_url, json.dumps(LOGIN))
+    run_tap(config)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_max_messages_caps_a_run(sqs: Any, queue_url: str, config: dict) -> None:
+    send(sqs, queue_url, *[json.dumps(LOGIN)] * 25)
+    assert len(records(run_tap({**config, "max_messages": 13}))) == 13
+    assert len(records(run_tap(config))) == 12
+
+
+def test_missing_queue_names_the_setting(sqs: Any, config: dict) -> None:
+    config["queue_url"] = config["queue_url"].replace("login-queue", "no-such-queue")
+    with pytest.raises(FatalAPIError, match="does not exist: check queue_url"):
+        run_tap(config)
+
+
+def test_unreachable_endpoint_names_the_setting(sqs: Any, config: dict) -> None:
+    config["endpoint_url"] = "http://127.0.0.1:9"
+    with pytest.raises(FatalAPIError, match="cannot reach http://127.0.0.1:9.*check endpoint_url"):
+        run_tap(config)
+
+
+def test_missing_key_is_refused(sqs: Any, queue_url: str, config: dict) -> None:
+    del config["mask_key"]
+    with pytest.raises(ConfigValidationError, match="mask_key is not set"):
+        run_tap(config)
