@@ -1,9 +1,11 @@
 """Keyed, deterministic pseudonyms for personal data (HMAC-SHA-256).
 
-A masked value reads ``<key version>:<64 hex digits>``, for example
-``v1:5f0c…``: equal inputs under the same key give equal outputs, so analysts
-can count duplicates, and nobody without the key can recompute or reverse them
-(an unkeyed hash of an IPv4 address falls to enumerating 2**32 values).
+A masked value reads ``<key version>.<key id>:<64 hex digits>``, for example
+``v1.8c2e41d0:5f0c…`` (76 characters for a two-letter version). Equal inputs under
+the same key give equal outputs, so analysts can count duplicates; nobody without
+the key can recompute or reverse them (an unkeyed hash of an IPv4 address falls to
+enumerating 2**32 values). The key id is derived from the key itself, so values made
+with a rotated key never look like the old ones, even if the version label is kept.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class Pseudonymizer:
             msg = "the masking key version must match " + KEY_VERSION_PATTERN
             raise ValueError(msg)
         self._key = key.encode()
-        self._prefix = f"{key_version}:"
+        key_id = hmac.new(self._key, b"tap-sqs-logins key id", hashlib.sha256).hexdigest()[:8]
+        self._prefix = f"{key_version}.{key_id}:"
 
     def __call__(self, value: str | None) -> str | None:
         """Return the pseudonym of ``value``; ``None`` stays ``None``."""
@@ -46,5 +49,5 @@ class Pseudonymizer:
         return self._prefix + digest
 
     def __repr__(self) -> str:
-        """Name the key version only, never the key."""
-        return f"Pseudonymizer(key_version={self._prefix[:-1]!r})"
+        """Name the key version and id only, never the key."""
+        return f"Pseudonymizer({self._prefix[:-1]!r})"

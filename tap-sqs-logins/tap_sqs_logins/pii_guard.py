@@ -9,6 +9,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import CustomStreamMap, PluginMapper
 
 from tap_sqs_logins.masking import Pseudonymizer
+from tap_sqs_logins.sealing import Sealer
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -18,24 +19,32 @@ PII_FIELDS = ("ip", "device_id")
 # Names through which an expression can read a raw field.
 RAW_NAMES = {*PII_FIELDS, "record", "_"}
 DROPPED = (None, "__NULL__")
+PROTECTING = {"mask", "seal"}  # functions whose output is safe to emit
 
 
 class MaskingMapper(PluginMapper):
-    """The SDK's inline mapper, with ``mask(value)`` among the expression functions."""
+    """The SDK's inline mapper, with ``mask(value)`` and ``seal(value)`` for expressions."""
 
     def __init__(self, plugin_config: dict[str, Any], logger: Any) -> None:
         super().__init__(plugin_config=plugin_config, logger=logger)
         key = plugin_config.get("mask_key")
-        self.mask = Pseudonymizer(key, plugin_config["mask_key_version"]) if key else _no_key
+        public_key = plugin_config.get("seal_public_key")
+        try:
+            self.functions = {
+                "mask": Pseudonymizer(key, plugin_config["mask_key_version"]) if key else _no_key,
+                "seal": Sealer(public_key) if public_key else _no_public_key,
+            }
+        except ValueError as error:
+            raise ConfigValidationError(str(error), errors=[str(error)]) from None
 
     def register_raw_stream_schema(
         self, stream_name: str, schema: dict[str, Any], key_properties: Sequence[str] | None
     ) -> None:
-        """Register a stream as the SDK does, then give its expressions ``mask()``."""
+        """Register a stream as the SDK does, then give its expressions our functions."""
         super().register_raw_stream_schema(stream_name, schema, key_properties)
         for stream_map in self.stream_maps.get(stream_name, []):
             if isinstance(stream_map, CustomStreamMap):
-                stream_map.expr_evaluator.functions["mask"] = self.mask
+                stream_map.expr_evaluator.functions.update(self.functions)
 
 
 def check_pii_is_masked(config: Mapping[str, Any]) -> None:
@@ -59,13 +68,15 @@ def check_pii_is_masked(config: Mapping[str, Any]) -> None:
                     "or set allow_raw_pii to true",
                 ],
             )
-    if any("mask(" in str(value) for spec in maps.values() for value in spec.values()):
-        if not config.get("mask_key"):
+    expressions = [str(value) for spec in maps.values() for value in spec.values()]
+    for function, setting in (("mask", "mask_key"), ("seal", "seal_public_key")):
+        if any(f"{function}(" in text for text in expressions) and not config.get(setting):
+            variable = f"TAP_SQS_LOGINS_{setting.upper()}"
             raise ConfigValidationError(
-                "mask_key is not set",
+                f"{setting} is not set",
                 errors=[
-                    "stream_maps call mask() but mask_key is not set: set the environment "
-                    "variable TAP_SQS_LOGINS_MASK_KEY (or mask_key in the config file)"
+                    f"stream_maps call {function}() but {setting} is not set: set the "
+                    f"environment variable {variable} (or {setting} in the config file)"
                 ],
             )
 
@@ -83,13 +94,16 @@ def _maps_reading_logins(stream_maps: Mapping[str, Any]) -> dict[str, dict[str, 
 
 def _leaks(name: str, spec: Mapping[str, Any]) -> list[str]:
     problems = []
+    drops_the_rest = "__else__" in spec and spec["__else__"] in DROPPED
     for field in PII_FIELDS:
-        if field not in spec or spec[field] not in DROPPED:
+        if spec.get(field, None if drops_the_rest else "") not in DROPPED:
             problems.append(f"stream_maps.{name}.{field} is not __NULL__")
     for prop, expression in spec.items():
         if isinstance(expression, str) and not prop.startswith("__") and expression not in DROPPED:
             if _reads_raw(expression, self_is_raw=prop in PII_FIELDS):
-                problems.append(f"stream_maps.{name}.{prop} reads a raw field outside mask()")
+                problems.append(
+                    f"stream_maps.{name}.{prop} reads a raw field outside mask() or seal()"
+                )
     return problems
 
 
@@ -98,7 +112,7 @@ def _reads_raw(expression: str, *, self_is_raw: bool) -> bool:
     masked = {
         id(arg)
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "mask"
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in PROTECTING
         for arg in node.args
     }
     raw = RAW_NAMES | ({"self"} if self_is_raw else set())
@@ -110,4 +124,9 @@ def _reads_raw(expression: str, *, self_is_raw: bool) -> bool:
 
 def _no_key(value: str | None) -> str | None:
     msg = "mask() needs mask_key: set TAP_SQS_LOGINS_MASK_KEY"
+    raise ConfigValidationError(msg)
+
+
+def _no_public_key(value: str | None) -> str | None:
+    msg = "seal() needs seal_public_key: set TAP_SQS_LOGINS_SEAL_PUBLIC_KEY"
     raise ConfigValidationError(msg)

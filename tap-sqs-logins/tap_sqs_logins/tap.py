@@ -80,6 +80,12 @@ class TapSqsLogins(Tap):
             description="Label of mask_key, stored in every masked value; change it with the key.",
         ),
         th.Property(
+            "seal_public_key",
+            th.StringType,
+            description="RSA public key (PEM) for seal() in stream maps: an optional sealed "
+            "copy of ip and device_id that only the private key's holder can open. Off if unset.",
+        ),
+        th.Property(
             "allow_raw_pii",
             th.BooleanType,
             default=False,

@@ -46,7 +46,8 @@ def mask(value: str | None) -> str | None:
     """An independent HMAC-SHA-256, to check the pipeline's masks."""
     if value is None:
         return None
-    return "v1:" + hmac.new(KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
+    key_id = hmac.new(KEY.encode(), b"tap-sqs-logins key id", hashlib.sha256).hexdigest()[:8]
+    return f"v1.{key_id}:" + hmac.new(KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
 def expected_rows(bodies: list[str], day: str) -> Counter[tuple]:

@@ -11,7 +11,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-
 from tap_sqs_logins.tap import TapSqsLogins
 
 REGION = "us-east-1"
@@ -58,5 +57,5 @@ def run_tap(config: dict[str, Any]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.getvalue().splitlines() if line]
 
 
-def records(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m["record"] for m in messages if m["type"] == "RECORD"]
+def records(messages: list[dict[str, Any]], stream: str = "logins") -> list[dict[str, Any]]:
+    return [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == stream]

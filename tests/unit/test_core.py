@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 from singer_sdk.testing import get_tap_test_class
+from tap_sqs_logins.tap import TapSqsLogins
 
 from localenv.sample import sample_bodies
-from tap_sqs_logins.tap import TapSqsLogins
 from tests.unit.conftest import MASKING_MAPS, REGION
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from tap_sqs_logins.masking import Pseudonymizer
 
 KEY = "unit-test-key-0123456789"
@@ -15,10 +14,17 @@ def test_equal_inputs_give_equal_masks_across_instances() -> None:
     assert Pseudonymizer(KEY, "v1")("199.172.111.135") == Pseudonymizer(KEY, "v1")("199.172.111.135")
 
 
-def test_mask_format_is_version_then_hex_and_fits_the_column() -> None:
+def test_mask_format_is_version_key_id_then_hex_and_fits_the_column() -> None:
     masked = Pseudonymizer(KEY, "v7")("593-47-5928")
-    assert re.fullmatch(r"v7:[0-9a-f]{64}", masked or "")
-    assert len(masked or "") <= 256
+    assert re.fullmatch(r"v7\.[0-9a-f]{8}:[0-9a-f]{64}", masked or "")
+    assert len(Pseudonymizer(KEY, "v" * 32)("593-47-5928") or "") <= 256
+
+
+def test_a_rotated_key_is_visible_even_under_the_same_version_label() -> None:
+    old = Pseudonymizer(KEY, "v1")("1.2.3.4") or ""
+    new = Pseudonymizer(KEY + "-rotated", "v1")("1.2.3.4") or ""
+    assert old.split(":")[0] != new.split(":")[0]
+    assert old.split(":")[0] == (Pseudonymizer(KEY, "v1")("5.6.7.8") or "").split(":")[0]
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ def test_valid_logins_leave_masked_with_sqs_metadata(sqs: Any, queue_url: str, c
     assert len(out) == 2
     first = out[0]
     assert first["user_id"] == LOGIN["user_id"] and first["app_version"] == "2.3.0"
-    assert first["masked_ip"].startswith("v1:") and first["masked_ip"] == out[1]["masked_ip"]
+    assert first["masked_ip"].startswith("v1.") and first["masked_ip"] == out[1]["masked_ip"]
     assert first["masked_device_id"] != first["masked_ip"]
     assert first["receipt_handle"] and first["message_id"] and first["sent_at"]
     assert "ip" not in first and "device_id" not in first

@@ -1,0 +1,80 @@
+"""The optional sealed copy: only the private key's holder recovers the originals."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from singer_sdk.exceptions import ConfigValidationError
+from tap_sqs_logins.sealing import Sealer, unseal
+
+from tests.unit.conftest import MASKING_MAPS, records, run_tap
+
+SEALED_MAP = {
+    "__source__": "logins",
+    "__else__": "__NULL__",
+    "__key_properties__": ["message_id"],
+    "message_id": "message_id",
+    "sealed_ip": "seal(ip)",
+    "sealed_device_id": "seal(device_id)",
+}
+
+
+@pytest.fixture(scope="module")
+def key_pair() -> tuple[bytes, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+def test_sealed_values_open_only_with_the_private_key(key_pair: tuple[bytes, str]) -> None:
+    private, public = key_pair
+    sealed = Sealer(public)("199.172.111.135") or ""
+    assert "199.172" not in sealed
+    assert unseal(private, sealed) == "199.172.111.135"
+    assert Sealer(public)("199.172.111.135") != sealed  # randomised: hides duplicates
+
+
+def test_a_weak_or_malformed_public_key_is_refused() -> None:
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
+    pem = small.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    for bad in (pem, "not a key"):
+        with pytest.raises(ValueError, match="seal_public_key must be a PEM RSA public key"):
+            Sealer(bad)
+
+
+def test_the_tap_emits_a_sealed_stream_apart_from_logins(
+    sqs: Any, queue_url: str, config: dict, key_pair: tuple[bytes, str]
+) -> None:
+    private, public = key_pair
+    login = {"user_id": "u1", "app_version": "1.0", "device_type": "ios",
+             "ip": "10.1.2.3", "locale": None, "device_id": "111-22-3333"}
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(login))
+    config.update(seal_public_key=public,
+                  stream_maps={**MASKING_MAPS, "sealed_logins": SEALED_MAP})
+    messages = run_tap(config)
+    schema = next(m for m in messages if m["type"] == "SCHEMA" and m["stream"] == "sealed_logins")
+    assert schema["key_properties"] == ["message_id"]
+    sealed = next(r for r in records(messages, "sealed_logins"))
+    assert set(sealed) == {"message_id", "sealed_ip", "sealed_device_id"}
+    assert unseal(private, sealed["sealed_ip"]) == "10.1.2.3"
+    assert unseal(private, sealed["sealed_device_id"]) == "111-22-3333"
+    assert "10.1.2.3" not in json.dumps(records(messages, "logins"))
+
+
+def test_seal_without_a_public_key_is_refused(sqs: Any, queue_url: str, config: dict) -> None:
+    config["stream_maps"] = {**MASKING_MAPS, "sealed_logins": SEALED_MAP}
+    with pytest.raises(ConfigValidationError, match="seal_public_key is not set"):
+        run_tap(config)
