@@ -5,6 +5,7 @@ It knows nothing of Singer, so the tap and the acknowledgement step share it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 BATCH_SIZE = 10  # the most SQS returns or deletes in one call
+# At DEBUG these log whole requests and responses, message bodies (raw PII) included.
+BODY_LOGGERS = ("botocore", "boto3", "urllib3")
 MISSING_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 
 
@@ -46,6 +49,8 @@ class SqsQueue:
             queue_url: The queue to use.
         """
         self.queue_url = queue_url
+        for name in BODY_LOGGERS:
+            logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
         endpoint = config.get("endpoint_url") or local_endpoint(queue_url)
         session = boto3.session.Session(
             aws_access_key_id=config.get("aws_access_key_id"),

@@ -11,7 +11,9 @@ KEY = "unit-test-key-0123456789"
 
 
 def test_equal_inputs_give_equal_masks_across_instances() -> None:
-    assert Pseudonymizer(KEY, "v1")("199.172.111.135") == Pseudonymizer(KEY, "v1")("199.172.111.135")
+    assert Pseudonymizer(KEY, "v1")("199.172.111.135") == Pseudonymizer(KEY, "v1")(
+        "199.172.111.135"
+    )
 
 
 def test_mask_format_is_version_key_id_then_hex_and_fits_the_column() -> None:

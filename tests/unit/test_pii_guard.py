@@ -36,8 +36,14 @@ def test_a_stream_without_the_raw_fields_passes() -> None:
         ({"logins": {**SAFE, "ip": "mask(ip)"}}, "logins.ip is not __NULL__"),
         ({"logins": {k: v for k, v in SAFE.items() if k != "device_id"}}, "device_id is not"),
         ({"logins": {**SAFE, "copy": "ip"}}, "logins.copy reads a raw field outside mask()"),
-        ({"logins": {**SAFE, "copy": "record['ip']"}}, "logins.copy reads a raw field outside mask()"),
-        ({"logins": {**SAFE, "copy": "mask(ip) + device_id"}}, "logins.copy reads a raw field outside mask()"),
+        (
+            {"logins": {**SAFE, "copy": "record['ip']"}},
+            "logins.copy reads a raw field outside mask()",
+        ),
+        (
+            {"logins": {**SAFE, "copy": "mask(ip) + device_id"}},
+            "logins.copy reads a raw field outside mask()",
+        ),
         ({"logins": SAFE, "raw_copy": {"__source__": "logins"}}, "raw_copy.ip is not __NULL__"),
     ],
 )

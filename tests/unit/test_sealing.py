@@ -59,11 +59,16 @@ def test_the_tap_emits_a_sealed_stream_apart_from_logins(
     sqs: Any, queue_url: str, config: dict, key_pair: tuple[bytes, str]
 ) -> None:
     private, public = key_pair
-    login = {"user_id": "u1", "app_version": "1.0", "device_type": "ios",
-             "ip": "10.1.2.3", "locale": None, "device_id": "111-22-3333"}
+    login = {
+        "user_id": "u1",
+        "app_version": "1.0",
+        "device_type": "ios",
+        "ip": "10.1.2.3",
+        "locale": None,
+        "device_id": "111-22-3333",
+    }
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(login))
-    config.update(seal_public_key=public,
-                  stream_maps={**MASKING_MAPS, "sealed_logins": SEALED_MAP})
+    config.update(seal_public_key=public, stream_maps={**MASKING_MAPS, "sealed_logins": SEALED_MAP})
     messages = run_tap(config)
     schema = next(m for m in messages if m["type"] == "SCHEMA" and m["stream"] == "sealed_logins")
     assert schema["key_properties"] == ["message_id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -25,7 +26,9 @@ def send(sqs: Any, queue_url: str, *bodies: str) -> None:
         sqs.send_message(QueueUrl=queue_url, MessageBody=item)
 
 
-def test_valid_logins_leave_masked_with_sqs_metadata(sqs: Any, queue_url: str, config: dict) -> None:
+def test_valid_logins_leave_masked_with_sqs_metadata(
+    sqs: Any, queue_url: str, config: dict
+) -> None:
     send(sqs, queue_url, json.dumps(LOGIN), json.dumps({**LOGIN, "user_id": "other"}))
     out = records(run_tap(config))
     assert len(out) == 2
@@ -51,7 +54,13 @@ def test_no_raw_pii_anywhere_in_the_output(sqs: Any, queue_url: str, config: dic
 
 
 def test_poison_messages_are_kept_with_a_reason(sqs: Any, queue_url: str, config: dict) -> None:
-    send(sqs, queue_url, '{"foo": "oops_wrong_msg_type", "bar": "123"}', "{bad json", json.dumps(LOGIN))
+    send(
+        sqs,
+        queue_url,
+        '{"foo": "oops_wrong_msg_type", "bar": "123"}',
+        "{bad json",
+        json.dumps(LOGIN),
+    )
     out = sorted(records(run_tap(config)), key=lambda r: r.get("rejection_reason") or "")
     assert [r.get("rejection_reason") for r in out] == [
         None,
@@ -100,3 +109,15 @@ def test_missing_key_is_refused(sqs: Any, queue_url: str, config: dict) -> None:
     del config["mask_key"]
     with pytest.raises(ConfigValidationError, match="mask_key is not set"):
         run_tap(config)
+
+
+def test_debug_logs_never_show_raw_pii(
+    sqs: Any, queue_url: str, config: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    send(
+        sqs, queue_url, json.dumps(LOGIN), json.dumps({**LOGIN, "user_id": None}), "{" + LOGIN["ip"]
+    )
+    caplog.set_level(logging.DEBUG)
+    assert len(records(run_tap(config))) == 3
+    assert "DEBUG" in caplog.text
+    assert LOGIN["ip"] not in caplog.text and LOGIN["device_id"] not in caplog.text

@@ -1,0 +1,164 @@
+"""The privacy audit: after a real run at DEBUG, no raw ip or device_id is anywhere downstream.
+
+Searched: a pg_dump of the whole database, Meltano's system database (state included),
+its run directory, and every log line the job printed. The run also keeps a sealed copy,
+which only the private key (never given to the pipeline) opens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from typing import TYPE_CHECKING
+
+import psycopg
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from localenv.postgres import find_bindir
+from localenv.sample import sample_bodies
+from localenv.sqs import seed, sqs_client
+from tap_sqs_logins.sealing import unseal
+from tests.conftest import REPO
+from tests.integration.test_pipeline import BIN, JOB, KEY
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import Database
+
+POISON = [
+    '{"ip": "203.0.113.199", "device_id": "911-91-1911"}',  # no user_id
+    '{"user_id": "x", "ip": "203.0.113.198", "device_id": "922-92-2922", "app_version": "v"',
+    json.dumps(
+        {
+            "user_id": "u" * 129,
+            "app_version": "1.0",
+            "device_type": "ios",
+            "ip": "203.0.113.197",
+            "device_id": "933-93-3933",
+        }
+    ),
+]
+MAPS = {
+    "logins": {
+        "masked_ip": "mask(ip)",
+        "masked_device_id": "mask(device_id)",
+        "ip": None,
+        "device_id": None,
+    },
+    "sealed_logins": {
+        "__source__": "logins",
+        "__else__": None,
+        "__key_properties__": ["message_id"],
+        "message_id": "message_id",
+        "sealed_ip": "seal(ip)",
+        "sealed_device_id": "seal(device_id)",
+    },
+}
+
+
+def key_pair(tmp_path: Path) -> tuple[Path, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = tmp_path / "private.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+def raw_values(bodies: list[str]) -> set[str]:
+    values = {
+        "203.0.113.199",
+        "911-91-1911",
+        "203.0.113.198",
+        "922-92-2922",
+        "203.0.113.197",
+        "933-93-3933",
+    }
+    for body in bodies:
+        login = json.loads(body)
+        values |= {login[k] for k in ("ip", "device_id") if login.get(k)}
+    return values
+
+
+def everything_downstream(database: Database, run_output: str) -> dict[str, bytes]:
+    pg_dump = shutil.which("pg_dump") or str(find_bindir(wheel=True) / "pg_dump")
+    dump = subprocess.run(
+        [pg_dump, "--dbname", database.dsn],
+        capture_output=True,
+        check=True,
+    ).stdout
+    places = {"pg_dump": dump, "job output": run_output.encode()}
+    system = REPO / ".meltano"
+    places["meltano.db"] = (system / "meltano.db").read_bytes()
+    for folder in ("run", "logs"):
+        for path in (system / folder).rglob("*"):
+            if path.is_file():
+                places[str(path)] = path.read_bytes()
+    return places
+
+
+def test_no_raw_pii_downstream_and_sealed_copy_opens_off_pipeline(
+    queue_url: str, database: Database, tmp_path: Path
+) -> None:
+    bodies = sample_bodies(40, seed=11)
+    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, [*bodies, *POISON])
+    private_key, public_key = key_pair(tmp_path)
+    env = {
+        **os.environ,
+        **database.env(),
+        "TAP_SQS_LOGINS_QUEUE_URL": queue_url,
+        "TAP_SQS_LOGINS_MASK_KEY": KEY,
+        "TAP_SQS_LOGINS_WAIT_TIME_SECONDS": "0",
+        "TAP_SQS_LOGINS_SEAL_PUBLIC_KEY": public_key,
+        "TAP_SQS_LOGINS_STREAM_MAPS": json.dumps(MAPS),
+        "LOGLEVEL": "DEBUG",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    run = subprocess.run(
+        [str(BIN / "meltano"), "--log-level=debug", "run", *JOB],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    tap_lines = [line for line in run.stderr.splitlines() if "tap-sqs-logins" in line]
+    assert run.returncode == 0, "\n".join(tap_lines[-40:])[-6000:]
+    assert "[debug" in run.stderr
+
+    raw = raw_values(bodies)
+    for place, content in everything_downstream(database, run.stdout + run.stderr).items():
+        leaked = sorted(value for value in raw if value.encode() in content)
+        lines = [
+            line
+            for line in content.decode(errors="replace").splitlines()
+            if any(value in line for value in leaked)
+        ]
+        assert not leaked, f"raw values in {place}: {leaked[:3]} in {lines[:2]}"
+
+    with psycopg.connect(database.dsn) as conn:
+        rows = conn.execute(
+            "select l.sealed_ip, l.sealed_device_id from sqs_staging.sealed_logins l"
+            " join sqs_staging.logins s using (message_id) where s.rejection_reason is null"
+        ).fetchall()
+        quarantined = conn.execute(
+            "select count(*) from sqs_logins.quarantined_messages"
+        ).fetchone()
+    opened = {unseal(private_key.read_bytes(), value) for row in rows for value in row if value}
+    assert opened == {
+        v for b in bodies for k, v in json.loads(b).items() if k in ("ip", "device_id") and v
+    }
+    assert quarantined == (len(POISON) + sum("user_id" not in json.loads(b) for b in bodies),)
+    assert private_key.read_text() not in json.dumps(env)

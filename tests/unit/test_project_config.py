@@ -1,0 +1,56 @@
+"""meltano.yml, the tap and the other steps agree on settings and defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from localenv.settings import Settings
+from tap_sqs_logins.acknowledge import POSTGRES_SETTINGS
+from tap_sqs_logins.tap import TapSqsLogins
+
+PROJECT = yaml.safe_load((Path(__file__).parents[2] / "meltano.yml").read_text())
+
+
+def plugin(kind: str, name: str) -> dict:
+    return next(p for p in PROJECT["plugins"][kind] if p["name"] == name)
+
+
+def test_meltano_declares_every_tap_setting_and_secrets_are_sensitive() -> None:
+    declared = {s["name"]: s for s in plugin("extractors", "tap-sqs-logins")["settings"]}
+    schema = TapSqsLogins.config_jsonschema["properties"]
+    assert set(schema) <= set(declared)
+    for name, prop in schema.items():
+        assert declared[name].get("sensitive", False) == prop.get("secret", False), name
+
+
+def test_postgres_defaults_agree_across_target_ack_and_localenv() -> None:
+    target = {s["name"]: s.get("value") for s in plugin("loaders", "target-postgres")["settings"]}
+    dev = next(e for e in PROJECT["environments"] if e["name"] == "dev")
+    password = dev["config"]["plugins"]["loaders"][0]["config"]["password"]
+    ack = {
+        variable.removeprefix("TARGET_POSTGRES_").lower(): default
+        for variable, (_, default) in POSTGRES_SETTINGS.items()
+    }
+    assert ack == {
+        "host": target["host"],
+        "port": str(target["port"]),
+        "user": target["user"],
+        "password": password,
+        "database": target["database"],
+    }
+    local = Settings()
+    assert (local.host, local.port, local.user, local.password, local.database) == (
+        target["host"],
+        target["port"],
+        target["user"],
+        password,
+        target["database"],
+    )
+
+
+def test_the_job_chains_tap_target_ack_and_transform() -> None:
+    job = next(j for j in PROJECT["jobs"] if j["name"] == "sqs-logins-to-postgres")
+    assert job["tasks"] == ["tap-sqs-logins target-postgres sqs-ack dbt-postgres:run"]
+    assert any(s["job"] == job["name"] for s in PROJECT["schedules"])
