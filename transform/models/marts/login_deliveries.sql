@@ -1,0 +1,52 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        full_refresh=false,
+        indexes=[
+            {'columns': ['message_id'], 'unique': True},
+            {'columns': ['dbt_invocation_id']},
+        ],
+        post_hook="{{ insert_into_user_logins() }}",
+    )
+}}
+
+with
+
+logins as (
+
+    select * from {{ ref('int_logins_checked') }}
+    where is_deliverable
+
+),
+
+undelivered as (
+
+    select * from logins
+    {% if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as delivered
+        where delivered.message_id = logins.message_id
+    )
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        message_id,
+        cast(user_id as varchar(128)) as user_id,
+        cast(device_type as varchar(32)) as device_type,
+        cast(masked_ip as varchar(256)) as masked_ip,
+        cast(masked_device_id as varchar(256)) as masked_device_id,
+        cast(locale as varchar(32)) as locale,
+        app_major_version as app_version,
+        sent_date as create_date,
+        current_timestamp as delivered_at,
+        cast('{{ invocation_id }}' as varchar(64)) as dbt_invocation_id
+    from undelivered
+
+)
+
+select * from final
