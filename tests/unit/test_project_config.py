@@ -8,7 +8,7 @@ import yaml
 
 from localenv.settings import Settings
 from tap_sqs_logins.acknowledge import POSTGRES_SETTINGS
-from tap_sqs_logins.tap import TapSqsLogins
+from tap_sqs_logins.tap import SETTINGS
 
 PROJECT = yaml.safe_load((Path(__file__).parents[2] / "meltano.yml").read_text())
 
@@ -19,7 +19,7 @@ def plugin(kind: str, name: str) -> dict:
 
 def test_meltano_declares_every_tap_setting_and_secrets_are_sensitive() -> None:
     declared = {s["name"]: s for s in plugin("extractors", "tap-sqs-logins")["settings"]}
-    schema = TapSqsLogins.config_jsonschema["properties"]
+    schema = SETTINGS.to_dict()["properties"]
     assert set(schema) <= set(declared)
     for name, prop in schema.items():
         assert declared[name].get("sensitive", False) == prop.get("secret", False), name
