@@ -14,15 +14,14 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import psycopg
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from tap_sqs_logins.sealing import unseal
 
 from localenv.postgres import find_bindir
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
-from tap_sqs_logins.sealing import unseal
 from tests.conftest import REPO
 from tests.integration.test_pipeline import BIN, JOB, KEY
+from tests.keys import rsa_key_pair
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,22 +57,6 @@ MAPS = {
         "sealed_device_id": "seal(device_id)",
     },
 }
-
-
-def key_pair(tmp_path: Path) -> tuple[Path, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = tmp_path / "private.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public.decode()
 
 
 def raw_values(bodies: list[str]) -> set[str]:
@@ -113,7 +96,9 @@ def test_no_raw_pii_downstream_and_sealed_copy_opens_off_pipeline(
 ) -> None:
     bodies = sample_bodies(40, seed=11)
     seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, [*bodies, *POISON])
-    private_key, public_key = key_pair(tmp_path)
+    private_pem, public_key = rsa_key_pair()
+    private_key = tmp_path / "private.pem"
+    private_key.write_bytes(private_pem)
     env = {
         **os.environ,
         **database.env(),

@@ -6,11 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from singer_sdk.exceptions import ConfigValidationError
 from tap_sqs_logins.sealing import Sealer, unseal
 
+from tests.keys import rsa_key_pair
 from tests.unit.conftest import MASKING_MAPS, records, run_tap
 
 SEALED_MAP = {
@@ -25,16 +24,7 @@ SEALED_MAP = {
 
 @pytest.fixture(scope="module")
 def key_pair() -> tuple[bytes, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public.decode()
+    return rsa_key_pair()
 
 
 def test_sealed_values_open_only_with_the_private_key(key_pair: tuple[bytes, str]) -> None:
@@ -46,11 +36,7 @@ def test_sealed_values_open_only_with_the_private_key(key_pair: tuple[bytes, str
 
 
 def test_a_weak_or_malformed_public_key_is_refused() -> None:
-    small = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
-    pem = small.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-    for bad in (pem, "not a key"):
+    for bad in (rsa_key_pair(1024)[1], "not a key"):
         with pytest.raises(ValueError, match="seal_public_key must be a PEM RSA public key"):
             Sealer(bad)
 
