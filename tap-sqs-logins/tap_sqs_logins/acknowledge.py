@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
+from tap_sqs_logins import preflight
 from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
 from tap_sqs_logins.tap import TapSqsLogins
 
@@ -92,12 +93,23 @@ def main() -> None:
     parser.add_argument(
         "--config", action="append", help="tap config file(s); default: environment"
     )
+    parser.add_argument(
+        "--check", action="store_true", help="only check Postgres and SQS, then exit"
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"
     )
     config = TapSqsLogins(config=args.config, parse_env_config=True, setup_mapper=False).config
     schema = os.environ.get(SCHEMA_SETTING, "sqs_staging")
+    if args.check:
+        try:
+            preflight.check_postgres(postgres_conninfo(os.environ))
+            preflight.check_queues(config)
+        except preflight.PreflightError as error:
+            raise SystemExit(f"tap-sqs-logins-ack --check: {error}") from None
+        logger.info("Postgres and SQS are reachable as configured.")
+        return
     try:
         deleted, refused = acknowledge(
             postgres_conninfo(os.environ), schema, SqsQueue(config, config["queue_url"])

@@ -86,6 +86,10 @@ class SqsQueue:
         response = self._call("delete_message_batch", QueueUrl=self.queue_url, Entries=entries)
         return [receipt_handles[int(failure["Id"])] for failure in response.get("Failed", [])]
 
+    def check(self) -> None:
+        """Read one attribute of the queue: it exists and the credentials may use it."""
+        self._call("get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+
     def send(self, body: str, attributes: Mapping[str, str]) -> str:
         """Send one message with string attributes; return its new message id."""
         response = self._call(

@@ -52,5 +52,5 @@ def test_postgres_defaults_agree_across_target_ack_and_localenv() -> None:
 
 def test_the_job_chains_tap_target_ack_and_transform() -> None:
     job = next(j for j in PROJECT["jobs"] if j["name"] == "sqs-logins-to-postgres")
-    assert job["tasks"] == ["tap-sqs-logins target-postgres sqs-ack dbt-postgres:run"]
+    assert job["tasks"] == ["sqs-ack:check tap-sqs-logins target-postgres sqs-ack dbt-postgres:run"]
     assert any(s["job"] == job["name"] for s in PROJECT["schedules"])

@@ -1,0 +1,85 @@
+"""A misconfigured job fails at once, names the setting to fix, and leaves the queue alone.
+
+The job's first task, `sqs-ack:check`, connects to Postgres and reads both queues' attributes
+before the tap receives anything, so every message stays visible.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from localenv.postgres import start_private_postgres, stop_private_postgres
+from localenv.process import free_port
+from localenv.sample import sample_bodies
+from tests.integration.jobs import job_env, queue_counts, run_job, seed_ids
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.conftest import Database
+
+SCRAM_PASSWORD = "right-password"  # noqa: S105 - a throwaway server's
+
+
+@pytest.fixture(scope="module")
+def scram_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """Port of a private server that checks passwords (the shared one may trust 127.0.0.1)."""
+    data_dir = tmp_path_factory.mktemp("scram") / "data"
+    port = free_port()
+    start_private_postgres(port, data_dir, "127.0.0.1", "postgres", SCRAM_PASSWORD)
+    yield port
+    stop_private_postgres(data_dir)
+
+
+def assert_fails_naming(
+    env: dict[str, str], log: Path, queue_url: str, setting: str, count: int
+) -> None:
+    assert run_job(env, log) != 0
+    lines = [line for line in log.read_text().splitlines() if "--check:" in line]
+    assert lines, log.read_text()[-4000:]
+    assert setting in lines[-1], lines[-1]
+    assert queue_counts(queue_url) == (count, 0)  # nothing received, nothing deleted
+
+
+@pytest.mark.parametrize(
+    ("case", "setting"),
+    [
+        ("closed Postgres port", "TARGET_POSTGRES_PORT"),
+        ("closed SQS endpoint", "endpoint_url"),
+        ("missing queue", "queue_url"),
+        ("missing dead-letter queue", "dead_letter_queue_url"),
+    ],
+)
+def test_unusable_service_fails_naming_the_setting(
+    case: str, setting: str, queue_url: str, database: Database, tmp_path: Path
+) -> None:
+    seed_ids(queue_url, sample_bodies(20))
+    endpoint = queue_url.rsplit("/", 2)[0]
+    override = {
+        "closed Postgres port": {"TARGET_POSTGRES_PORT": str(free_port())},
+        "closed SQS endpoint": {"TAP_SQS_LOGINS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"},
+        "missing queue": {"TAP_SQS_LOGINS_QUEUE_URL": f"{endpoint}/000000000000/no-such-queue"},
+        "missing dead-letter queue": {
+            "TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL": f"{endpoint}/000000000000/no-such-dlq"
+        },
+    }[case]
+    env = job_env(queue_url, database, **override)
+    assert_fails_naming(env, tmp_path / "meltano.log", queue_url, setting, 20)
+
+
+def test_wrong_password_fails_naming_the_setting(
+    scram_postgres: int, queue_url: str, database: Database, tmp_path: Path
+) -> None:
+    seed_ids(queue_url, sample_bodies(20))
+    env = job_env(
+        queue_url,
+        database,
+        TARGET_POSTGRES_HOST="127.0.0.1",
+        TARGET_POSTGRES_PORT=str(scram_postgres),
+        TARGET_POSTGRES_DATABASE="postgres",
+        TARGET_POSTGRES_PASSWORD="wrong-password",
+    )
+    assert_fails_naming(env, tmp_path / "meltano.log", queue_url, "TARGET_POSTGRES_PASSWORD", 20)
