@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -26,6 +26,9 @@ from localenv.postgres import (
 )
 from localenv.process import free_port, port_open, spawn, stop_pidfile, wait_for_port
 from localenv.sqs import ACCOUNT_ID, sqs_client, start_sqs_server
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -46,14 +46,19 @@ PENDING = """
 select l.receipt_handle, l.message_id from {logins} l
 where l.receipt_handle is not null
   and (l.rejection_reason is null or l.dead_letter_message_id is not null)
-  and not exists (select from {log} a where a.receipt_handle = l.receipt_handle)"""
+  and not exists (select from {log} a where a.receipt_handle = l.receipt_handle)
+limit 1000"""
 RECORD = """
 insert into {log} (receipt_handle, message_id, deleted) values (%s, %s, %s)
 on conflict do nothing"""
 
 
 def acknowledge(conninfo: str, schema: str, queue: SqsQueue) -> tuple[int, int]:
-    """Delete the committed messages; return (deleted, refused) counts."""
+    """Delete the committed messages; return (deleted, refused) counts.
+
+    Each batch is logged (and committed) right after SQS answers, so a crash repeats at
+    most one batch of deletes, and every handle leaves the pending set once tried.
+    """
     names = {
         "logins": sql.Identifier(schema, "logins"),
         "log": sql.Identifier(schema, "sqs_acknowledgements"),
@@ -74,10 +79,10 @@ def acknowledge(conninfo: str, schema: str, queue: SqsQueue) -> tuple[int, int]:
 def _batches(
     connection: psycopg.Connection[Any], query: sql.Composed
 ) -> Iterator[list[tuple[str, str]]]:
-    with connection.transaction(), connection.cursor(name="pending_acks") as cursor:
-        cursor.execute(query)
-        while batch := cursor.fetchmany(BATCH_SIZE):
-            yield batch
+    """Yield pending (handle, message id) batches, re-querying as the log fills up."""
+    while pending := connection.execute(query).fetchall():
+        for start in range(0, len(pending), BATCH_SIZE):
+            yield pending[start : start + BATCH_SIZE]
 
 
 def postgres_conninfo(environ: Mapping[str, str]) -> str:

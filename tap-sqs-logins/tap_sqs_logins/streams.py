@@ -92,7 +92,7 @@ class LoginsStream(Stream):
             "sent_at": datetime.fromtimestamp(message.sent_at_ms / 1000, tz=timezone.utc),
             "receive_count": message.receive_count,
             "receipt_handle": message.receipt_handle,
-            **dict.fromkeys(LOGIN_FIELDS),
+            **dict.fromkeys([*LOGIN_FIELDS, "rejection_reason", "dead_letter_message_id"]),
         }
         try:
             record.update(parse_login(message.body))

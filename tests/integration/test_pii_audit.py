@@ -14,11 +14,11 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import psycopg
-from tap_sqs_logins.sealing import unseal
 
 from localenv.postgres import find_bindir
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
+from tap_sqs_logins.sealing import unseal
 from tests.conftest import REPO
 from tests.integration.test_pipeline import BIN, JOB, KEY
 from tests.keys import rsa_key_pair

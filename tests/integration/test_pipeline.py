@@ -37,7 +37,12 @@ def meltano_run(tasks: list[str], queue_url: str, database: Database) -> None:
     }
     result = subprocess.run(
         [str(BIN / "meltano"), "run", *tasks],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
 
@@ -56,10 +61,17 @@ def expected_rows(bodies: list[str], day: str) -> Counter[tuple]:
         login = json.loads(body)
         if "user_id" not in login:
             continue
-        rows.append((
-            login["user_id"], login["device_type"], mask(login["ip"]), mask(login["device_id"]),
-            login["locale"], int(login["app_version"].split(".")[0]), day,
-        ))
+        rows.append(
+            (
+                login["user_id"],
+                login["device_type"],
+                mask(login["ip"]),
+                mask(login["device_id"]),
+                login["locale"],
+                int(login["app_version"].split(".")[0]),
+                day,
+            )
+        )
     return Counter(rows)
 
 
@@ -126,16 +138,28 @@ def test_tap_cli_works_without_credentials(flag: str, tmp_path: Path) -> None:
 def test_tap_runs_alone_with_a_config_file(queue_url: str, tmp_path: Path) -> None:
     seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, sample_bodies(10))
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({
-        "queue_url": queue_url,
-        "wait_time_seconds": 0,
-        "mask_key": KEY,
-        "stream_maps": {"logins": {"masked_ip": "mask(ip)", "ip": None,
-                                   "masked_device_id": "mask(device_id)", "device_id": None}},
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "queue_url": queue_url,
+                "wait_time_seconds": 0,
+                "mask_key": KEY,
+                "stream_maps": {
+                    "logins": {
+                        "masked_ip": "mask(ip)",
+                        "ip": None,
+                        "masked_device_id": "mask(device_id)",
+                        "device_id": None,
+                    }
+                },
+            }
+        )
+    )
     result = subprocess.run(
         [str(BIN / "tap-sqs-logins"), "--config", str(config)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert sum(m["type"] == "RECORD" for m in records) == 10

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 from singer_sdk.testing import get_tap_test_class
-from tap_sqs_logins.tap import TapSqsLogins
 
 from localenv.sample import sample_bodies
+from tap_sqs_logins.tap import TapSqsLogins
 from tests.unit.conftest import MASKING_MAPS, REGION
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def _free_port() -> int:

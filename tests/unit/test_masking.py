@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from tap_sqs_logins.masking import Pseudonymizer
 
 KEY = "unit-test-key-0123456789"

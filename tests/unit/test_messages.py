@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from tap_sqs_logins.messages import Rejected, parse_login
 
 LOGIN = {

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
+
 from tap_sqs_logins.pii_guard import check_pii_is_masked
 
 KEY = "unit-test-key-0123456789"

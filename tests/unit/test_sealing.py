@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
-from tap_sqs_logins.sealing import Sealer, unseal
 
+from tap_sqs_logins.sealing import Sealer, unseal
 from tests.keys import rsa_key_pair
 from tests.unit.conftest import MASKING_MAPS, records, run_tap
 

@@ -101,7 +101,9 @@ def test_missing_queue_names_the_setting(sqs: Any, config: dict) -> None:
 
 def test_unreachable_endpoint_names_the_setting(sqs: Any, config: dict) -> None:
     config["endpoint_url"] = "http://127.0.0.1:9"
-    with pytest.raises(FatalAPIError, match="cannot reach http://127.0.0.1:9.*check endpoint_url"):
+    with pytest.raises(
+        FatalAPIError, match=r"cannot reach http://127\.0\.0\.1:9 .*check endpoint_url"
+    ):
         run_tap(config)
 
 
