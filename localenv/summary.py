@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 STAGING = "sqs_staging.logins"
 DELIVERIES = "sqs_logins.login_deliveries"
+QUARANTINE = "sqs_logins.quarantined_messages"
 FINAL = "public.user_logins"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 REJECTED = "_sdc_batched_at >= %s AND rejection_reason IS NOT NULL"
@@ -60,6 +61,7 @@ def _database_lines(conn: psycopg.Connection, since: datetime) -> list[str]:
             [since],
         )
         lines += [f"    {reason}: {count}" for reason, count in rows]
+    lines.append(f"  messages quarantined in total:   {_count(conn, QUARANTINE)} ({QUARANTINE})")
     if _exists(conn, FINAL):
         lines += _sample_rows(conn)
     return lines
