@@ -43,8 +43,9 @@ create table if not exists {log} (
     acknowledged_at timestamptz not null default now()
 )"""
 PENDING = """
-select l.receipt_handle, l.message_id from {logins} l
+select l.queue_url, l.receipt_handle, l.message_id from {logins} l
 where l.receipt_handle is not null
+  and l.queue_url is not null
   and (l.rejection_reason is null or l.dead_letter_message_id is not null)
   and not exists (select from {log} a where a.receipt_handle = l.receipt_handle)
 limit 1000"""
@@ -53,12 +54,15 @@ insert into {log} (receipt_handle, message_id, deleted) values (%s, %s, %s)
 on conflict do nothing"""
 
 
-def acknowledge(conninfo: str, schema: str, queue: SqsQueue) -> tuple[int, int]:
+def acknowledge(conninfo: str, schema: str, config: Mapping[str, Any]) -> tuple[int, int]:
     """Delete the committed messages; return (deleted, refused) counts.
 
-    Each batch is logged (and committed) right after SQS answers, so a crash repeats at
-    most one batch of deletes, and every handle leaves the pending set once tried.
+    Each message is deleted from the queue its row says it came from, using the tap's
+    AWS settings (``config``). Each batch is logged (and committed) right after SQS
+    answers, so a crash repeats at most one batch of deletes, and every handle leaves
+    the pending set once tried.
     """
+    queues: dict[str, SqsQueue] = {}
     names = {
         "logins": sql.Identifier(schema, "logins"),
         "log": sql.Identifier(schema, "sqs_acknowledgements"),
@@ -66,7 +70,8 @@ def acknowledge(conninfo: str, schema: str, queue: SqsQueue) -> tuple[int, int]:
     deleted = refused = 0
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(sql.SQL(CREATE_LOG).format(**names))
-        for batch in _batches(connection, sql.SQL(PENDING).format(**names)):
+        for queue_url, batch in _batches(connection, sql.SQL(PENDING).format(**names)):
+            queue = queues.setdefault(queue_url, SqsQueue(config, queue_url))
             failed = set(queue.delete([handle for handle, _ in batch]))
             rows = [(handle, message_id, handle not in failed) for handle, message_id in batch]
             with connection.cursor() as cursor:
@@ -78,11 +83,15 @@ def acknowledge(conninfo: str, schema: str, queue: SqsQueue) -> tuple[int, int]:
 
 def _batches(
     connection: psycopg.Connection[Any], query: sql.Composed
-) -> Iterator[list[tuple[str, str]]]:
-    """Yield pending (handle, message id) batches, re-querying as the log fills up."""
+) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """Yield (queue URL, [(handle, message id)…]) batches, re-querying as the log fills."""
     while pending := connection.execute(query).fetchall():
-        for start in range(0, len(pending), BATCH_SIZE):
-            yield pending[start : start + BATCH_SIZE]
+        by_queue: dict[str, list[tuple[str, str]]] = {}
+        for queue_url, handle, message_id in pending:
+            by_queue.setdefault(queue_url, []).append((handle, message_id))
+        for queue_url, entries in by_queue.items():
+            for start in range(0, len(entries), BATCH_SIZE):
+                yield queue_url, entries[start : start + BATCH_SIZE]
 
 
 def postgres_conninfo(environ: Mapping[str, str]) -> str:
@@ -116,9 +125,7 @@ def main() -> None:
         logger.info("Postgres and SQS are reachable as configured.")
         return
     try:
-        deleted, refused = acknowledge(
-            postgres_conninfo(os.environ), schema, SqsQueue(config, config["queue_url"])
-        )
+        deleted, refused = acknowledge(postgres_conninfo(os.environ), schema, config)
     except QueueError as error:
         raise SystemExit(f"tap-sqs-logins-ack: {error}") from None
     except psycopg.OperationalError as error:

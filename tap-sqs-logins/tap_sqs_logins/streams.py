@@ -28,6 +28,7 @@ LOGIN_SCHEMA = th.PropertiesList(
     th.Property("message_id", th.StringType, required=True, description="SQS message id."),
     th.Property("sent_at", th.DateTimeType, description="When SQS received the message (UTC)."),
     th.Property("receive_count", th.IntegerType, description="How often SQS has delivered it."),
+    _text("queue_url", "Queue the message was received from, and is deleted from."),
     _text("receipt_handle", "Handle the acknowledgement step deletes the message with."),
     _text("user_id", "User who logged in."),
     _text("app_version", "App version as sent, such as 2.3.0 or 0.96."),
@@ -91,6 +92,7 @@ class LoginsStream(Stream):
             "message_id": message.message_id,
             "sent_at": datetime.fromtimestamp(message.sent_at_ms / 1000, tz=timezone.utc),
             "receive_count": message.receive_count,
+            "queue_url": self.config["queue_url"],
             "receipt_handle": message.receipt_handle,
             **dict.fromkeys([*LOGIN_FIELDS, "rejection_reason", "dead_letter_message_id"]),
         }

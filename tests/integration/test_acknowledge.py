@@ -8,7 +8,6 @@ import psycopg
 
 from localenv.sqs import sqs_client
 from tap_sqs_logins.acknowledge import acknowledge
-from tap_sqs_logins.client import SqsQueue
 
 if TYPE_CHECKING:
     from tests.conftest import Database
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 STAGING = """
 create schema sqs_staging;
 create table sqs_staging.logins (
-    message_id text primary key, receipt_handle text,
+    message_id text primary key, queue_url text, receipt_handle text,
     rejection_reason text, dead_letter_message_id text
 )"""
 
@@ -49,12 +48,15 @@ def test_deletes_exactly_the_committed_deliverable_rows_once(
         (m["MessageId"], m["ReceiptHandle"], "not JSON", "dlq-id") for m in poison_dead_lettered
     ]
     rows.append(("expired", "a-handle-sqs-no-longer-knows", None, None))
+    rows = [(message_id, queue_url, *rest) for message_id, *rest in rows]
     with psycopg.connect(database.dsn) as conn:
         conn.execute(STAGING)
-        conn.cursor().executemany("insert into sqs_staging.logins values (%s, %s, %s, %s)", rows)
+        conn.cursor().executemany(
+            "insert into sqs_staging.logins values (%s, %s, %s, %s, %s)", rows
+        )
 
-    queue = SqsQueue({"region": "us-east-1"}, queue_url)
-    deleted, refused = acknowledge(database.dsn, "sqs_staging", queue)
+    config = {"region": "us-east-1"}  # the queue URL comes from each row
+    deleted, refused = acknowledge(database.dsn, "sqs_staging", config)
 
     assert (deleted, refused) == (22, 1)
     attributes = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
@@ -65,4 +67,4 @@ def test_deletes_exactly_the_committed_deliverable_rows_once(
             "select deleted, count(*) from sqs_staging.sqs_acknowledgements group by 1"
         ).fetchall()
     assert sorted(log) == [(False, 1), (True, 22)]
-    assert acknowledge(database.dsn, "sqs_staging", queue) == (0, 0)
+    assert acknowledge(database.dsn, "sqs_staging", config) == (0, 0)
