@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -10,7 +11,8 @@ from localenv.settings import Settings
 from tap_sqs_logins.acknowledge import POSTGRES_SETTINGS
 from tap_sqs_logins.tap import SETTINGS
 
-PROJECT = yaml.safe_load((Path(__file__).parents[2] / "meltano.yml").read_text())
+REPO = Path(__file__).parents[2]
+PROJECT = yaml.safe_load((REPO / "meltano.yml").read_text())
 
 
 def plugin(kind: str, name: str) -> dict:
@@ -40,6 +42,9 @@ def test_postgres_defaults_agree_across_target_ack_and_localenv() -> None:
         "password": password,
         "database": target["database"],
     }
+    profile = (REPO / "transform" / "profiles" / "profiles.yml").read_text()
+    dbt = dict(re.findall(r"env_var\('TARGET_POSTGRES_(\w+)', '([^']*)'\)", profile))
+    assert {k.lower(): v for k, v in dbt.items()} == ack
     local = Settings()
     assert (local.host, local.port, local.user, local.password, local.database) == (
         target["host"],
@@ -54,3 +59,22 @@ def test_the_job_chains_tap_target_ack_and_transform() -> None:
     job = next(j for j in PROJECT["jobs"] if j["name"] == "sqs-logins-to-postgres")
     assert job["tasks"] == ["sqs-ack:check tap-sqs-logins target-postgres sqs-ack dbt-postgres:run"]
     assert any(s["job"] == job["name"] for s in PROJECT["schedules"])
+
+
+def test_no_secret_is_committed_outside_the_dev_demo_password() -> None:
+    sensitive = {
+        (plugin["name"], setting["name"])
+        for kind in PROJECT["plugins"].values()
+        for plugin in kind
+        for setting in plugin.get("settings", [])
+        if setting.get("sensitive")
+    }
+    committed = {
+        (environment["name"], plugin["name"], name)
+        for environment in PROJECT["environments"]
+        for kind in environment.get("config", {}).get("plugins", {}).values()
+        for plugin in kind
+        for name in plugin.get("config", {})
+        if (plugin["name"], name) in sensitive
+    }
+    assert committed == {("dev", "target-postgres", "password")}
