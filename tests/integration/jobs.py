@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import subprocess
+import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psutil
@@ -14,16 +19,44 @@ import psycopg
 
 from localenv.sqs import sqs_client
 from tests.conftest import REPO
-from tests.integration.test_pipeline import BIN, KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from tests.conftest import Database
 
+BIN = Path(sys.executable).parent
+KEY = "integration-test-key-0123456789"
 JOB = "sqs-logins-to-postgres"
 STEP = 0.02  # seconds a frozen process may run between checks of its kill point
+
+
+def mask(value: str | None) -> str | None:
+    """An independent HMAC-SHA-256, to check the pipeline's masks."""
+    if value is None:
+        return None
+    key_id = hmac.new(KEY.encode(), b"tap-sqs-logins key id", hashlib.sha256).hexdigest()[:8]
+    return f"v1.{key_id}:" + hmac.new(KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def expected_rows(bodies: list[str], day: str) -> Counter[tuple]:
+    rows = []
+    for body in bodies:
+        login = json.loads(body)
+        if "user_id" not in login:
+            continue
+        rows.append(
+            (
+                login["user_id"],
+                login["device_type"],
+                mask(login["ip"]),
+                mask(login["device_id"]),
+                login["locale"],
+                int(login["app_version"].split(".")[0]),
+                day,
+            )
+        )
+    return Counter(rows)
 
 
 def job_env(queue_url: str, database: Database, **settings: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ from localenv.sample import sample_bodies
 from localenv.sqs import sqs_client
 from tests.conftest import REPO
 from tests.integration.jobs import (
+    expected_rows,
     fetch,
     find_child,
     job_env,
@@ -38,7 +39,6 @@ from tests.integration.jobs import (
     start_job,
     tail,
 )
-from tests.integration.test_pipeline import expected_rows
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -24,6 +24,7 @@ from tests.integration.jobs import (
     KillPoint,
     counts,
     drain,
+    expected_rows,
     fetch,
     job_env,
     poison_bodies,
@@ -34,7 +35,6 @@ from tests.integration.jobs import (
     seed_ids,
     tail,
 )
-from tests.integration.test_pipeline import expected_rows
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,7 +8,6 @@ which only the private key (never given to the pipeline) opens.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tap_sqs_logins.sealing import unseal
 from tests.conftest import REPO
-from tests.integration.test_pipeline import BIN, JOB, KEY
+from tests.integration.jobs import BIN, JOB, job_env
 from tests.keys import rsa_key_pair
 
 if TYPE_CHECKING:
@@ -99,19 +98,15 @@ def test_no_raw_pii_downstream_and_sealed_copy_opens_off_pipeline(
     private_pem, public_key = rsa_key_pair()
     private_key = tmp_path / "private.pem"
     private_key.write_bytes(private_pem)
-    env = {
-        **os.environ,
-        **database.env(),
-        "TAP_SQS_LOGINS_QUEUE_URL": queue_url,
-        "TAP_SQS_LOGINS_MASK_KEY": KEY,
-        "TAP_SQS_LOGINS_WAIT_TIME_SECONDS": "0",
-        "TAP_SQS_LOGINS_SEAL_PUBLIC_KEY": public_key,
-        "TAP_SQS_LOGINS_STREAM_MAPS": json.dumps(MAPS),
-        "LOGLEVEL": "DEBUG",
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-    }
+    env = job_env(
+        queue_url,
+        database,
+        TAP_SQS_LOGINS_SEAL_PUBLIC_KEY=public_key,
+        TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(MAPS),
+        LOGLEVEL="DEBUG",
+    )
     run = subprocess.run(
-        [str(BIN / "meltano"), "--log-level=debug", "run", *JOB],
+        [str(BIN / "meltano"), "--log-level=debug", "run", JOB],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from datetime import datetime, timezone
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -18,61 +15,25 @@ import pytest
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tests.conftest import REPO, Database
+from tests.integration.jobs import BIN, JOB, KEY, expected_rows, job_env, mask
 
-BIN = Path(sys.executable).parent
-KEY = "integration-test-key-0123456789"
-JOB = ["sqs-logins-to-postgres"]
-BLOCKS = ["tap-sqs-logins", "target-postgres", "sqs-ack", "dbt-postgres:run"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+BLOCKS = ["sqs-ack:check", "tap-sqs-logins", "target-postgres", "sqs-ack", "dbt-postgres:run"]
 
 
 def meltano_run(tasks: list[str], queue_url: str, database: Database) -> None:
-    env = {
-        **os.environ,
-        **database.env(),
-        "TAP_SQS_LOGINS_QUEUE_URL": queue_url,
-        "TAP_SQS_LOGINS_ENDPOINT_URL": queue_url.rsplit("/", 2)[0],
-        "TAP_SQS_LOGINS_MASK_KEY": KEY,
-        "TAP_SQS_LOGINS_WAIT_TIME_SECONDS": "0",
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-    }
     result = subprocess.run(
         [str(BIN / "meltano"), "run", *tasks],
         cwd=REPO,
-        env=env,
+        env=job_env(queue_url, database),
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-
-
-def mask(value: str | None) -> str | None:
-    """An independent HMAC-SHA-256, to check the pipeline's masks."""
-    if value is None:
-        return None
-    key_id = hmac.new(KEY.encode(), b"tap-sqs-logins key id", hashlib.sha256).hexdigest()[:8]
-    return f"v1.{key_id}:" + hmac.new(KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
-
-
-def expected_rows(bodies: list[str], day: str) -> Counter[tuple]:
-    rows = []
-    for body in bodies:
-        login = json.loads(body)
-        if "user_id" not in login:
-            continue
-        rows.append(
-            (
-                login["user_id"],
-                login["device_type"],
-                mask(login["ip"]),
-                mask(login["device_id"]),
-                login["locale"],
-                int(login["app_version"].split(".")[0]),
-                day,
-            )
-        )
-    return Counter(rows)
 
 
 def user_logins(database: Database) -> list[tuple]:
@@ -97,7 +58,7 @@ def test_job_loads_each_valid_message_once_masked(queue_url: str, database: Data
     seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, bodies)
     today = datetime.now(timezone.utc).date().isoformat()
 
-    meltano_run(JOB, queue_url, database)
+    meltano_run([JOB], queue_url, database)
 
     rows = user_logins(database)
     assert Counter(rows) == expected_rows(bodies, today)
@@ -108,7 +69,7 @@ def test_job_loads_each_valid_message_once_masked(queue_url: str, database: Data
     assert Counter(row[2] for row in rows)[mask(repeated_ip)] == ips[repeated_ip]
     assert queue_depth(queue_url) == 1  # only the foreign message, left for redrive
 
-    meltano_run(JOB, queue_url, database)
+    meltano_run([JOB], queue_url, database)
     assert Counter(user_logins(database)) == Counter(rows)
 
 
