@@ -1,5 +1,5 @@
 -- Incremental (delete+insert by message_id) rather than a table: no rename/drop swap that a
--- concurrent run could trip over, and every run still refreshes each rejected message.
+-- concurrent run could trip over; each run refreshes only the messages received since the last.
 {{
     config(
         materialized='incremental',
@@ -14,6 +14,12 @@ rejected as (
 
     select * from {{ ref('int_logins_checked') }}
     where not is_deliverable
+    {% if is_incremental() %}
+    -- Only what was (re)received since the last run; older rows are already here.
+    and last_received_at >= (
+        select coalesce(max(last_received_at), '-infinity') from {{ this }}
+    )
+    {% endif %}
 
 ),
 
