@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,15 @@ def job_env(queue_url: str, database: Database, **settings: str) -> dict[str, st
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         **settings,
     }
+
+
+def new_queues(endpoint: str) -> tuple[str, str]:
+    """Create a fresh source queue and dead-letter queue; return their URLs."""
+    client = sqs_client(endpoint)
+    suffix = uuid.uuid4().hex[:8]
+    queue = client.create_queue(QueueName=f"logins-{suffix}")["QueueUrl"]
+    dead = client.create_queue(QueueName=f"dead-{suffix}")["QueueUrl"]
+    return queue, dead
 
 
 def start_job(env: dict[str, str], log: Path, *options: str) -> subprocess.Popen[bytes]:

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 import psutil
 
 from localenv.sample import sample_bodies
-from localenv.sqs import sqs_client
 from tests.conftest import REPO
 from tests.integration.jobs import (
     expected_rows,
     fetch,
     find_child,
     job_env,
+    new_queues,
     poison_bodies,
     queue_counts,
     run_job,
@@ -62,9 +62,7 @@ def worker_env(env: dict[str, str], home: Path) -> dict[str, str]:
 def test_two_jobs_at_once_deliver_each_message_once(
     fast_sqs_endpoint: str, database: Database, tmp_path: Path
 ) -> None:
-    client = sqs_client(fast_sqs_endpoint)
-    queue_url = client.create_queue(QueueName=f"logins-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    dlq_url = client.create_queue(QueueName=f"dead-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_url, dlq_url = new_queues(fast_sqs_endpoint)
     env = job_env(queue_url, database, TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL=dlq_url)
     first = sample_bodies(20, seed=4, foreign_index=None)
     seed_ids(queue_url, first)

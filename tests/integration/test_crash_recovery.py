@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from localenv.sample import sample_bodies
-from localenv.sqs import sqs_client
 from tests.integration.jobs import (
     KillPoint,
     counts,
@@ -27,6 +26,7 @@ from tests.integration.jobs import (
     expected_rows,
     fetch,
     job_env,
+    new_queues,
     poison_bodies,
     queue_counts,
     row_count,
@@ -107,9 +107,7 @@ def wait_for_redelivery(queue_url: str) -> None:
 def test_kills_in_every_step_lose_and_double_nothing(
     fast_sqs_endpoint: str, database: Database, tmp_path: Path
 ) -> None:
-    client = sqs_client(fast_sqs_endpoint)
-    queue_url = client.create_queue(QueueName=f"logins-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    dlq_url = client.create_queue(QueueName=f"dead-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_url, dlq_url = new_queues(fast_sqs_endpoint)
     valid = sample_bodies(2000, seed=3, foreign_index=None)
     poison = poison_bodies(10) + sample_bodies(13, seed=3)[12:]  # + the sample's foreign one
     bodies = valid + poison
