@@ -27,6 +27,7 @@ def _text(name: str, description: str) -> th.Property[str]:
 LOGIN_SCHEMA = th.PropertiesList(
     th.Property("message_id", th.StringType, required=True, description="SQS message id."),
     th.Property("sent_at", th.DateTimeType, description="When SQS received the message (UTC)."),
+    _text("sent_date", "UTC date of sent_at as YYYY-MM-DD, the login's create_date."),
     th.Property("receive_count", th.IntegerType, description="How often SQS has delivered it."),
     _text("queue_url", "Queue the message was received from, and is deleted from."),
     _text("receipt_handle", "Handle the acknowledgement step deletes the message with."),
@@ -88,9 +89,11 @@ class LoginsStream(Stream):
         return SqsQueue(self.config, url) if url else None
 
     def _record(self, message: Message, dead_letters: SqsQueue | None) -> dict[str, Any]:
+        sent_at = datetime.fromtimestamp(message.sent_at_ms / 1000, tz=timezone.utc)
         record: dict[str, Any] = {
             "message_id": message.message_id,
-            "sent_at": datetime.fromtimestamp(message.sent_at_ms / 1000, tz=timezone.utc),
+            "sent_at": sent_at,
+            "sent_date": sent_at.date().isoformat(),
             "receive_count": message.receive_count,
             "queue_url": self.config["queue_url"],
             "receipt_handle": message.receipt_handle,
