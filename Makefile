@@ -4,11 +4,15 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STATE := .localenv
 
-# The embedded demo: LocalStack's dummy credentials and a masking key that is NOT secret.
+# The embedded demo: LocalStack's dummy credentials, and a masking key that is NOT secret,
+# used only when neither the environment nor .env sets TAP_SQS_LOGINS_MASK_KEY.
 export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 DEMO_MASK_KEY := demo-key-NOT-SECRET-for-make-run-only
-export TAP_SQS_LOGINS_MASK_KEY ?= $(DEMO_MASK_KEY)
+KEY_IN_DOTENV := $(shell grep -Eqs '^[[:space:]]*(export[[:space:]]+)?TAP_SQS_LOGINS_MASK_KEY=' .env && echo yes)
+ifeq ($(origin TAP_SQS_LOGINS_MASK_KEY)$(KEY_IN_DOTENV),undefined)
+run: export TAP_SQS_LOGINS_MASK_KEY := $(DEMO_MASK_KEY)
+endif
 export PATH := $(BIN):$(PATH)
 
 .PHONY: run test bench stop lint lock clean
@@ -18,15 +22,17 @@ $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.to
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
+# .meltano/run holds each run's plugin config files, secrets included: private to its owner.
 .meltano/.installed: $(VENV)/.installed meltano.yml
 	$(BIN)/meltano install
+	chmod 700 .meltano
 	touch $@
 
 run: .meltano/.installed  ## Run the job on the embedded default and print a summary.
 	@$(BIN)/python -m localenv up
 	@if [ "$$TAP_SQS_LOGINS_MASK_KEY" = "$(DEMO_MASK_KEY)" ]; then \
 	  echo "masking: using the DEMO key (set TAP_SQS_LOGINS_MASK_KEY for real data)"; fi
-	@mkdir -p $(STATE); since=$$($(BIN)/python -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).isoformat())'); \
+	@umask 077; mkdir -p $(STATE); since=$$($(BIN)/python -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).isoformat())'); \
 	echo "meltano: running job sqs-logins-to-postgres (log $(STATE)/meltano-run.log)"; \
 	if ! $(BIN)/meltano run sqs-logins-to-postgres > $(STATE)/meltano-run.log 2>&1; then \
 	  tail -n 25 $(STATE)/meltano-run.log; echo "make run: the job failed; full log in $(STATE)/meltano-run.log"; exit 1; fi; \
