@@ -41,12 +41,13 @@ class Message:
 class SqsQueue:
     """One SQS queue, addressed by URL."""
 
-    def __init__(self, config: Mapping[str, Any], queue_url: str) -> None:
+    def __init__(self, config: Mapping[str, Any], queue_url: str, connections: int = 10) -> None:
         """Create the boto3 client; nothing is sent until a call.
 
         Args:
             config: The tap settings (endpoint_url, region, optional AWS credentials).
             queue_url: The queue to use.
+            connections: Most concurrent calls (threads may share one client).
         """
         self.queue_url = queue_url
         for name in BODY_LOGGERS:
@@ -65,7 +66,11 @@ class SqsQueue:
         self._client = session.client(
             "sqs",
             endpoint_url=endpoint,
-            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5),
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                connect_timeout=5,
+                max_pool_connections=max(connections, 10),
+            ),
         )
 
     def receive(self, count: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
@@ -88,7 +93,14 @@ class SqsQueue:
 
     def check(self) -> None:
         """Read one attribute of the queue: it exists and the credentials may use it."""
-        self._call("get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        self.attributes("QueueArn")
+
+    def attributes(self, *names: str) -> dict[str, str]:
+        """Return the named attributes of the queue, such as ``MaximumMessageSize``."""
+        response = self._call(
+            "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=list(names)
+        )
+        return dict(response.get("Attributes", {}))
 
     def send(self, body: str, attributes: Mapping[str, str]) -> str:
         """Send one message with string attributes; return its new message id."""
@@ -133,6 +145,12 @@ def local_endpoint(queue_url: str) -> str | None:
     if parts.hostname is None or parts.hostname.endswith(".amazonaws.com"):
         return None
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def message_size(body: str, attributes: Mapping[str, str]) -> int:
+    """Return the size SQS counts against ``MaximumMessageSize``: body and attributes, bytes."""
+    parts = [body, *attributes, *attributes.values(), *["String"] * len(attributes)]
+    return sum(len(part.encode("utf-8", "surrogatepass")) for part in parts)
 
 
 def _message(raw: Mapping[str, Any]) -> Message:
