@@ -41,15 +41,23 @@ class Message:
 class SqsQueue:
     """One SQS queue, addressed by URL."""
 
-    def __init__(self, config: Mapping[str, Any], queue_url: str, connections: int = 10) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        queue_url: str,
+        connections: int = 10,
+        setting: str = "queue_url",
+    ) -> None:
         """Create the boto3 client; nothing is sent until a call.
 
         Args:
             config: The tap settings (endpoint_url, region, optional AWS credentials).
             queue_url: The queue to use.
             connections: Most concurrent calls (threads may share one client).
+            setting: The setting that holds ``queue_url``, named in errors.
         """
         self.queue_url = queue_url
+        self._setting = setting
         for name in BODY_LOGGERS:
             logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
         endpoint = config.get("endpoint_url") or local_endpoint(queue_url)
@@ -124,11 +132,11 @@ class SqsQueue:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in MISSING_QUEUE_CODES:
-                msg = f"queue {self.queue_url} does not exist: check queue_url"
+                msg = f"queue {self.queue_url} does not exist: check {self._setting}"
                 raise QueueError(msg) from None
             msg = (
                 f"SQS refused {operation} on {self.queue_url} ({code}): "
-                "check queue_url and the AWS credentials"
+                f"check {self._setting} and the AWS credentials"
             )
             raise QueueError(msg) from None
         except BotoCoreError as error:

@@ -29,6 +29,8 @@ PUT_POLL_SECONDS = 0.1
 class ConcurrentReceiver:
     """Receives one run's messages with ``receive_concurrency`` threads."""
 
+    clock = staticmethod(time.monotonic)
+
     def __init__(self, sqs: SqsQueue, config: Mapping[str, Any], logger: logging.Logger) -> None:
         """Prepare the threads; nothing is received until ``messages()`` is iterated.
 
@@ -58,7 +60,7 @@ class ConcurrentReceiver:
         Raises:
             QueueError: From a receive, once every thread has stopped.
         """
-        deadline = time.monotonic() + self._visibility / 3
+        deadline = self.clock() + self._visibility / 3
         threads = [
             threading.Thread(target=self._receive, args=(deadline,), name=f"receive-{n}")
             for n in range(self._threads)
@@ -94,7 +96,7 @@ class ConcurrentReceiver:
     def _receive(self, deadline: float) -> None:
         try:
             while not self._stop.is_set():
-                if time.monotonic() >= deadline:
+                if self.clock() >= deadline:
                     self._timed_out = True
                     return
                 count = self._reserve()

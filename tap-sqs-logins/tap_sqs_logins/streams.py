@@ -90,7 +90,7 @@ class DeadLetterQueue:
         Raises:
             QueueError: If the queue cannot be used; the message names the setting.
         """
-        self._sqs = SqsQueue(config, url)
+        self._sqs = SqsQueue(config, url, setting="dead_letter_queue_url")
         self.max_size = int(self._sqs.attributes("MaximumMessageSize")["MaximumMessageSize"])
 
     def copy(self, message: Message, reason: str) -> dict[str, str]:
