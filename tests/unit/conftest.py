@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from hypothesis import settings
 from moto import mock_aws
 from moto.sqs.models import SQSBackend
 
@@ -18,10 +17,6 @@ from tap_sqs_logins.tap import TapSqsLogins
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-# No example database (.hypothesis/) in the work tree; failures print their reproducer.
-settings.register_profile("tap-sqs-logins", database=None)
-settings.load_profile("tap-sqs-logins")
 
 REGION = "us-east-1"
 MASKING_MAPS = {
