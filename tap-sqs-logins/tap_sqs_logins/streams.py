@@ -7,6 +7,7 @@ source queue for its redrive policy.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,7 @@ LOGIN_SCHEMA = th.PropertiesList(
 
 
 LEFT_FOR_REDRIVE = "left on the source queue for its redrive policy"
+REMEMBERED_COPIES = 10_000  # poison message ids a run remembers, to copy each only once
 
 
 def login_record(message: Message, queue_url: str) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def login_record(message: Message, queue_url: str) -> dict[str, Any]:
 
 
 class DeadLetterQueue:
-    """Copies poison messages to the dead-letter queue, when they fit."""
+    """Copies poison messages to the dead-letter queue, when they fit, once per run."""
 
     def __init__(self, config: Mapping[str, Any], url: str) -> None:
         """Read the queue's ``MaximumMessageSize`` once.
@@ -92,9 +94,18 @@ class DeadLetterQueue:
         """
         self._sqs = SqsQueue(config, url, setting="dead_letter_queue_url")
         self.max_size = int(self._sqs.attributes("MaximumMessageSize")["MaximumMessageSize"])
+        # SQS may deliver a message twice (at least once): reuse the copy, in bounded memory.
+        self._copies: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     def copy(self, message: Message, reason: str) -> dict[str, str]:
         """Copy one poison message; return the record fields that say what happened."""
+        if message.message_id not in self._copies:
+            self._copies[message.message_id] = self._copy(message, reason)
+            if len(self._copies) > REMEMBERED_COPIES:
+                self._copies.popitem(last=False)
+        return self._copies[message.message_id]
+
+    def _copy(self, message: Message, reason: str) -> dict[str, str]:
         attributes = {"source_message_id": message.message_id, "rejection_reason": reason}
         if message_size(message.body, attributes) > self.max_size:
             return {

@@ -101,3 +101,10 @@ def test_quarantine_is_logged_with_the_final_reason(
     caplog.set_level(logging.WARNING)
     run_tap({**config, "dead_letter_queue_url": small_dlq})
     assert "too large for the dead-letter queue" in caplog.text
+
+
+def test_a_message_delivered_twice_in_a_run_is_copied_once(sqs: Any, small_dlq: str) -> None:
+    queue = DeadLetterQueue({"region": REGION}, small_dlq)
+    first = queue.copy(Message("m-1", "h-1", "{", 0, 1), "not JSON (line 1, column 2)")
+    again = queue.copy(Message("m-1", "h-2", "{", 0, 2), "not JSON (line 1, column 2)")
+    assert first == again and len(dead_letters(sqs, small_dlq)) == 1
