@@ -133,28 +133,29 @@ class TapSqsLogins(Tap):
         self.mapper.register_raw_streams_from_catalog(self.catalog)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Validate as the SDK does, never echoing a secret in an error.
+        """Validate as the SDK does, plus ``mask_key`` strength, never echoing a secret.
 
         Raises:
             ConfigValidationError: Naming each setting to fix.
         """
+        errors = super()._validate_config(raise_errors=False)
         key = self._config.get("mask_key")
-        if key is not None:
-            try:
-                check_key(key)
-            except ValueError as error:
-                raise ConfigValidationError(str(error), errors=[str(error)]) from None
         try:
-            return super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError as error:
-            errors = [self._redact(line) for line in error.errors]
-            raise ConfigValidationError(str(error), errors=errors) from None
+            if key is not None:
+                check_key(key)
+        except ValueError as error:
+            errors.insert(0, str(error))
+        errors = [self._redact(line) for line in errors]
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        return errors
 
     def _redact(self, text: str) -> str:
+        """Hide secret values where jsonschema quotes them (``'…' is too short``)."""
         properties = self.config_jsonschema["properties"]
         for name, value in self._config.items():
             if properties.get(name, {}).get("secret") and value:
-                text = text.replace(repr(value), "(secret)").replace(str(value), "(secret)")
+                text = text.replace(repr(value), "(secret)")
         return text
 
 
