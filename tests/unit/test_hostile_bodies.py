@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +157,40 @@ def test_hostile_bodies_end_to_end_through_the_tap(
         reason = record["rejection_reason"]
         assert (reason is None and is_deliverable(record)) or REASON.fullmatch(reason or "")
     assert sum(r["rejection_reason"] is None for r in out) == 2  # the long device_id, the emoji
+
+
+def sqs_text(body: str) -> str:
+    """The body without the characters SQS refuses (it allows XML 1.0 characters only)."""
+    return "".join(c for c in body if c in "\t\n\r" or " " <= c <= "\ud7ff" or c >= "\ue000")
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(
+    batch=st.lists(bodies.map(sqs_text).filter(lambda b: len(b.encode()) < 200_000), max_size=12)
+)
+def test_generated_bodies_end_to_end_with_a_dead_letter_queue(
+    sqs: Any, config: dict[str, Any], batch: list[str]
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    source = sqs.create_queue(QueueName=f"hostile-{suffix}")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=f"hostile-dlq-{suffix}")["QueueUrl"]
+    for body in batch:
+        sqs.send_message(QueueUrl=source, MessageBody=body)
+    out = records(run_tap({**config, "queue_url": source, "dead_letter_queue_url": dlq}))
+    assert len(out) == len(batch)
+    poison = [r for r in out if r["rejection_reason"]]
+    assert all(r["dead_letter_message_id"] for r in poison)
+    assert all(is_deliverable(r) for r in out if not r["rejection_reason"])
+    copies = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    assert copies["Attributes"]["ApproximateNumberOfMessages"] == str(len(poison))
 
 
 def test_target_postgres_loads_one_row_per_hostile_message(
