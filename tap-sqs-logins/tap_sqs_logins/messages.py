@@ -28,7 +28,16 @@ LOGIN_FIELDS: dict[str, tuple[bool, int | None]] = {
     "locale": (False, 32),
     "device_id": (False, None),
 }
-JSON_TYPES = {dict: "object", list: "array", str: "string", float: "number", bool: "boolean"}
+# The Python types json.loads returns, by their JSON names.
+JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 
 
 class Rejected(ValueError):
@@ -120,8 +129,4 @@ def _field(name: str, value: Any, required: bool, max_length: int | None) -> str
 
 
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return "number"
-    return JSON_TYPES.get(type(value), "value")
+    return JSON_TYPES[type(value)]
