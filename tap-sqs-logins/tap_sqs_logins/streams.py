@@ -52,7 +52,7 @@ LOGIN_SCHEMA = th.PropertiesList(
 
 
 LEFT_FOR_REDRIVE = "left on the source queue for its redrive policy"
-REMEMBERED_COPIES = 10_000  # poison message ids a run remembers, to copy each only once
+REMEMBERED_COPIES = 2_000  # recent poison message ids, so each is copied once (flat memory)
 
 
 def login_record(message: Message, queue_url: str) -> dict[str, Any]:
