@@ -41,14 +41,23 @@ class Message:
 class SqsQueue:
     """One SQS queue, addressed by URL."""
 
-    def __init__(self, config: Mapping[str, Any], queue_url: str) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        queue_url: str,
+        connections: int = 10,
+        setting: str = "queue_url",
+    ) -> None:
         """Create the boto3 client; nothing is sent until a call.
 
         Args:
             config: The tap settings (endpoint_url, region, optional AWS credentials).
             queue_url: The queue to use.
+            connections: Most concurrent calls (threads may share one client).
+            setting: The setting that holds ``queue_url``, named in errors.
         """
         self.queue_url = queue_url
+        self._setting = setting
         for name in BODY_LOGGERS:
             logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
         endpoint = config.get("endpoint_url") or local_endpoint(queue_url)
@@ -65,7 +74,11 @@ class SqsQueue:
         self._client = session.client(
             "sqs",
             endpoint_url=endpoint,
-            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5),
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                connect_timeout=5,
+                max_pool_connections=max(connections, 10),
+            ),
         )
 
     def receive(self, count: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
@@ -88,7 +101,14 @@ class SqsQueue:
 
     def check(self) -> None:
         """Read one attribute of the queue: it exists and the credentials may use it."""
-        self._call("get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        self.attributes("QueueArn")
+
+    def attributes(self, *names: str) -> dict[str, str]:
+        """Return the named attributes of the queue, such as ``MaximumMessageSize``."""
+        response = self._call(
+            "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=list(names)
+        )
+        return dict(response.get("Attributes", {}))
 
     def send(self, body: str, attributes: Mapping[str, str]) -> str:
         """Send one message with string attributes; return its new message id."""
@@ -112,11 +132,11 @@ class SqsQueue:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in MISSING_QUEUE_CODES:
-                msg = f"queue {self.queue_url} does not exist: check queue_url"
+                msg = f"queue {self.queue_url} does not exist: check {self._setting}"
                 raise QueueError(msg) from None
             msg = (
                 f"SQS refused {operation} on {self.queue_url} ({code}): "
-                "check queue_url and the AWS credentials"
+                f"check {self._setting} and the AWS credentials"
             )
             raise QueueError(msg) from None
         except BotoCoreError as error:
@@ -133,6 +153,12 @@ def local_endpoint(queue_url: str) -> str | None:
     if parts.hostname is None or parts.hostname.endswith(".amazonaws.com"):
         return None
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def message_size(body: str, attributes: Mapping[str, str]) -> int:
+    """Return the size SQS counts against ``MaximumMessageSize``: body and attributes, bytes."""
+    parts = [body, *attributes, *attributes.values(), *["String"] * len(attributes)]
+    return sum(len(part.encode("utf-8", "surrogatepass")) for part in parts)
 
 
 def _message(raw: Mapping[str, Any]) -> Message:

@@ -14,8 +14,30 @@ import hashlib
 import hmac
 import re
 
-KEY_VERSION_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+KEY_VERSION = r"[A-Za-z0-9_-]{1,32}"
+KEY_VERSION_PATTERN = f"^{KEY_VERSION}$"  # for the settings schema
 MIN_KEY_LENGTH = 16
+MIN_DISTINCT_CHARACTERS = 8
+KEY_RULE = (
+    f"mask_key (TAP_SQS_LOGINS_MASK_KEY) must be at least {MIN_KEY_LENGTH} characters with "
+    f"{MIN_DISTINCT_CHARACTERS} different ones, without leading or trailing whitespace"
+)
+
+
+def check_key(key: object) -> None:
+    """Refuse a weak masking key; the error names the setting, never the key.
+
+    Raises:
+        ValueError: If the key is not a string, is too short, repetitive, or
+            whitespace-padded (``16 spaces`` is not a key).
+    """
+    if (
+        not isinstance(key, str)
+        or len(key) < MIN_KEY_LENGTH
+        or key != key.strip()
+        or len(set(key)) < MIN_DISTINCT_CHARACTERS
+    ):
+        raise ValueError(KEY_RULE)
 
 
 class Pseudonymizer:
@@ -25,17 +47,15 @@ class Pseudonymizer:
         """Build a masker.
 
         Args:
-            key: The secret key, at least 16 characters.
+            key: The secret key (see ``check_key``).
             key_version: A short label stored in every masked value.
 
         Raises:
-            ValueError: If the key is too short or the version is malformed.
+            ValueError: If the key is weak or the version is malformed.
         """
-        if len(key) < MIN_KEY_LENGTH:
-            msg = f"the masking key must be at least {MIN_KEY_LENGTH} characters long"
-            raise ValueError(msg)
-        if not re.match(KEY_VERSION_PATTERN, key_version):
-            msg = "the masking key version must match " + KEY_VERSION_PATTERN
+        check_key(key)
+        if not isinstance(key_version, str) or not re.fullmatch(KEY_VERSION, key_version):
+            msg = "mask_key_version must match " + KEY_VERSION_PATTERN
             raise ValueError(msg)
         self._key = key.encode()
         key_id = hmac.new(self._key, b"tap-sqs-logins key id", hashlib.sha256).hexdigest()[:8]

@@ -1,23 +1,31 @@
 """Optional sealed copies of personal data: encrypted to a public key, opened only elsewhere.
 
 The pipeline holds only the public key, so it can seal but never unseal. ``seal(value)``
-is RSA-OAEP with SHA-256 and returns base64 text (randomised: equal inputs give
-different outputs, so sealed values reveal nothing, not even duplicates). The holder of
-the private key recovers originals with ``tap-sqs-logins-unseal``.
+encrypts a value of any length: a fresh AES-256-GCM key encrypts the value, and RSA-OAEP
+with SHA-256 wraps that key. A sealed value reads ``v2:<wrapped key>:<nonce>:<ciphertext>``
+(each part base64), and is randomised: equal inputs give different outputs, so sealed
+values reveal nothing, not even duplicates. The holder of the private key recovers
+originals with ``tap-sqs-logins-unseal``, which also opens the older pure RSA-OAEP values
+(plain base64, values of at most 190 bytes).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import os
 import sys
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MIN_KEY_BITS = 2048
 OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+VERSION = "v2"
+AAD = b"tap-sqs-logins seal v2"  # binds the ciphertext to this format
 
 
 class Sealer:
@@ -39,19 +47,38 @@ class Sealer:
         self._key = key
 
     def __call__(self, value: str | None) -> str | None:
-        """Return ``value`` sealed as base64; ``None`` stays ``None``."""
+        """Return ``value`` sealed (``v2:…``); ``None`` stays ``None``."""
         if value is None:
             return None
-        return base64.b64encode(self._key.encrypt(value.encode(), OAEP)).decode()
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(12)
+        ciphertext = AESGCM(data_key).encrypt(nonce, str(value).encode(), AAD)
+        parts = (self._key.encrypt(data_key, OAEP), nonce, ciphertext)
+        return ":".join([VERSION, *(base64.b64encode(part).decode() for part in parts)])
 
 
 def unseal(private_key_pem: bytes, sealed: str) -> str:
-    """Recover the original of one sealed value with the private key."""
+    """Recover the original of one sealed value (either format) with the private key.
+
+    Raises:
+        ValueError: If the key is not an RSA private key or the value is malformed.
+    """
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         msg = "the private key is not an RSA key"
         raise ValueError(msg)
-    return key.decrypt(base64.b64decode(sealed), OAEP).decode()
+    version, *parts = sealed.split(":")
+    if not parts:  # the first format: the value itself, RSA-OAEP
+        return key.decrypt(base64.b64decode(sealed), OAEP).decode()
+    if version != VERSION or len(parts) != 3:
+        msg = f"not a sealed value: expected {VERSION}:<key>:<nonce>:<ciphertext>"
+        raise ValueError(msg)
+    wrapped, nonce, ciphertext = (base64.b64decode(part) for part in parts)
+    try:
+        return AESGCM(key.decrypt(wrapped, OAEP)).decrypt(nonce, ciphertext, AAD).decode()
+    except InvalidTag:
+        msg = "the sealed value does not open with this key (altered, or another key's)"
+        raise ValueError(msg) from None
 
 
 def main() -> None:

@@ -1,8 +1,13 @@
-"""The ``logins`` stream: one record per SQS message, valid or quarantined."""
+"""The ``logins`` stream: one record per SQS message, deliverable or quarantined.
+
+No message stops a run: a body that is not a deliverable login becomes a quarantine
+record, and a poison body that cannot be copied to the dead-letter queue stays on the
+source queue for its redrive policy.
+"""
 
 from __future__ import annotations
 
-import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -10,14 +15,16 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_sqs_logins.client import BATCH_SIZE, Message, QueueError, SqsQueue
+from tap_sqs_logins.client import QueueError, SqsQueue, message_size
 from tap_sqs_logins.messages import LOGIN_FIELDS, Rejected, parse_login
-from tap_sqs_logins.pii_guard import check_pii_is_masked
+from tap_sqs_logins.receiving import ConcurrentReceiver
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Mapping
 
     from singer_sdk.helpers.types import Context
+
+    from tap_sqs_logins.client import Message
 
 
 def _text(name: str, description: str) -> th.Property[str]:
@@ -44,69 +51,107 @@ LOGIN_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+LEFT_FOR_REDRIVE = "left on the source queue for its redrive policy"
+REMEMBERED_COPIES = 2_000  # recent poison message ids, so each is copied once (flat memory)
+
+
+def login_record(message: Message, queue_url: str) -> dict[str, Any]:
+    """Return the record of one message: its login fields, or a rejection reason.
+
+    Args:
+        message: A received message, with any body.
+        queue_url: The queue it came from.
+
+    Returns:
+        A ``logins`` record meeting Contract 1 (PLAN.md); ``dead_letter_message_id`` is
+        left null.
+    """
+    sent_at = datetime.fromtimestamp(message.sent_at_ms / 1000, tz=timezone.utc)
+    record: dict[str, Any] = {
+        "message_id": message.message_id,
+        "sent_at": sent_at,
+        "sent_date": sent_at.date().isoformat(),
+        "receive_count": message.receive_count,
+        "queue_url": queue_url,
+        "receipt_handle": message.receipt_handle,
+        **dict.fromkeys([*LOGIN_FIELDS, "rejection_reason", "dead_letter_message_id"]),
+    }
+    try:
+        record.update(parse_login(message.body))
+    except Rejected as reason:
+        record["rejection_reason"] = str(reason)
+    return record
+
+
+class DeadLetterQueue:
+    """Copies poison messages to the dead-letter queue, when they fit, once per run."""
+
+    def __init__(self, config: Mapping[str, Any], url: str) -> None:
+        """Read the queue's ``MaximumMessageSize`` once.
+
+        Raises:
+            QueueError: If the queue cannot be used; the message names the setting.
+        """
+        self._sqs = SqsQueue(config, url, setting="dead_letter_queue_url")
+        self.max_size = int(self._sqs.attributes("MaximumMessageSize")["MaximumMessageSize"])
+        # SQS may deliver a message twice (at least once): reuse the copy, in bounded memory.
+        self._copies: OrderedDict[str, dict[str, str]] = OrderedDict()
+
+    def copy(self, message: Message, reason: str) -> dict[str, str]:
+        """Copy one poison message; return the record fields that say what happened."""
+        if message.message_id not in self._copies:
+            self._copies[message.message_id] = self._copy(message, reason)
+            if len(self._copies) > REMEMBERED_COPIES:
+                self._copies.popitem(last=False)
+        return self._copies[message.message_id]
+
+    def _copy(self, message: Message, reason: str) -> dict[str, str]:
+        attributes = {"source_message_id": message.message_id, "rejection_reason": reason}
+        if message_size(message.body, attributes) > self.max_size:
+            return {
+                "rejection_reason": f"{reason}; too large for the dead-letter queue; "
+                f"{LEFT_FOR_REDRIVE}"
+            }
+        try:
+            return {"dead_letter_message_id": self._sqs.send(message.body, attributes)}
+        except (QueueError, ValueError):  # ValueError: a body boto3 cannot encode
+            return {
+                "rejection_reason": f"{reason}; not copied to the dead-letter queue; "
+                f"{LEFT_FOR_REDRIVE}"
+            }
+
+
 class LoginsStream(Stream):
-    """Receives login messages in batches until the queue is empty or a limit is reached."""
+    """Receives login messages with concurrent long polls until a limit is reached."""
 
     name = "logins"
     primary_keys = ("message_id",)
     schema = LOGIN_SCHEMA
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Yield one record per received message, batch by batch (memory stays flat).
+        """Yield one record per received message as it arrives (memory stays flat).
 
         Raises:
             FatalAPIError: If SQS cannot be used; the message names the setting to fix.
         """
-        check_pii_is_masked(self.config)
         try:
-            dead_letters = self._dead_letter_queue()
-            for message in self._receive():
+            url = self.config.get("dead_letter_queue_url")
+            dead_letters = DeadLetterQueue(self.config, url) if url else None
+            source = SqsQueue(
+                self.config, self.config["queue_url"], self.config["receive_concurrency"]
+            )
+            for message in ConcurrentReceiver(source, self.config, self.logger).messages():
                 yield self._record(message, dead_letters)
         except QueueError as error:
             raise FatalAPIError(str(error)) from None
 
-    def _receive(self) -> Iterator[Message]:
-        queue = SqsQueue(self.config, self.config["queue_url"])
-        limit = self.config.get("max_messages") or float("inf")
-        # Stop receiving while the first batch is still invisible, so the job can
-        # load and acknowledge everything it read before SQS offers it again.
-        deadline = time.monotonic() + self.config["visibility_timeout"] / 2
-        received = 0
-        while received < limit and time.monotonic() < deadline:
-            batch = queue.receive(
-                int(min(BATCH_SIZE, limit - received)),
-                self.config["wait_time_seconds"],
-                self.config["visibility_timeout"],
-            )
-            if not batch:
-                return
-            received += len(batch)
-            yield from batch
-        self.logger.info("Stopped after %d messages; the rest waits for the next run.", received)
-
-    def _dead_letter_queue(self) -> SqsQueue | None:
-        url = self.config.get("dead_letter_queue_url")
-        return SqsQueue(self.config, url) if url else None
-
-    def _record(self, message: Message, dead_letters: SqsQueue | None) -> dict[str, Any]:
-        sent_at = datetime.fromtimestamp(message.sent_at_ms / 1000, tz=timezone.utc)
-        record: dict[str, Any] = {
-            "message_id": message.message_id,
-            "sent_at": sent_at,
-            "sent_date": sent_at.date().isoformat(),
-            "receive_count": message.receive_count,
-            "queue_url": self.config["queue_url"],
-            "receipt_handle": message.receipt_handle,
-            **dict.fromkeys([*LOGIN_FIELDS, "rejection_reason", "dead_letter_message_id"]),
-        }
-        try:
-            record.update(parse_login(message.body))
-        except Rejected as reason:
-            record["rejection_reason"] = str(reason)
-            self.logger.warning("Quarantining message %s: %s", message.message_id, reason)
+    def _record(self, message: Message, dead_letters: DeadLetterQueue | None) -> dict[str, Any]:
+        record = login_record(message, self.config["queue_url"])
+        reason = record["rejection_reason"]
+        if reason:
             if dead_letters:
-                record["dead_letter_message_id"] = dead_letters.send(
-                    message.body,
-                    {"source_message_id": message.message_id, "rejection_reason": str(reason)},
-                )
+                record.update(dead_letters.copy(message, reason))
+            self.logger.warning(
+                "Quarantining message %s: %s", message.message_id, record["rejection_reason"]
+            )
         return record

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+from typing import TYPE_CHECKING, Any, ClassVar
+
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities
 
-from tap_sqs_logins.masking import KEY_VERSION_PATTERN, MIN_KEY_LENGTH
-from tap_sqs_logins.pii_guard import MaskingMapper
+from tap_sqs_logins.config_files import make_private
+from tap_sqs_logins.masking import KEY_VERSION_PATTERN, MIN_KEY_LENGTH, check_key
+from tap_sqs_logins.pii_guard import MaskingMapper, check_pii_is_masked
 from tap_sqs_logins.streams import LoginsStream
+
+if TYPE_CHECKING:
+    import click
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
 REFERENCE_QUEUE_URL = "http://localhost:4566/000000000000/login-queue"
 
@@ -45,7 +55,14 @@ SETTINGS = th.PropertiesList(
         th.IntegerType(minimum=30, maximum=43200),
         default=600,
         description="Seconds a received message stays hidden while the job loads and "
-        "acknowledges it. The tap stops receiving after half of it.",
+        "acknowledges it. The tap stops receiving after a third of it.",
+    ),
+    th.Property(
+        "receive_concurrency",
+        th.IntegerType(minimum=1, maximum=50),
+        default=4,
+        description="Long-poll receives in flight at once (threads); more hides the round "
+        "trip to SQS.",
     ),
     th.Property(
         "max_messages",
@@ -62,8 +79,9 @@ SETTINGS = th.PropertiesList(
         "mask_key",
         th.StringType(min_length=MIN_KEY_LENGTH),
         secret=True,
-        description="Secret key of mask() in stream maps (HMAC-SHA-256). Set it through "
-        "the environment (TAP_SQS_LOGINS_MASK_KEY), never in git.",
+        description="Secret key of mask() in stream maps (HMAC-SHA-256): at least "
+        f"{MIN_KEY_LENGTH} characters, 8 different, no leading or trailing whitespace. Set "
+        "it through the environment (TAP_SQS_LOGINS_MASK_KEY), never in git.",
     ),
     th.Property(
         "mask_key_version",
@@ -92,15 +110,53 @@ class TapSqsLogins(Tap):
     name = "tap-sqs-logins"
     # The SDK adds its built-in settings (stream_maps, ...) to this dict in place.
     config_jsonschema = SETTINGS.to_dict()
+    # No BATCH: batch files skip stream maps, so they would hold raw ip and device_id.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        c for c in Tap.capabilities if c != PluginCapabilities.BATCH
+    ]
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """Make the ``--config`` files private (they hold ``mask_key``), then read them."""
+        make_private(value, cls.logger)
+        return super().cb_config(ctx, param, value)
 
     def discover_streams(self) -> list[LoginsStream]:
         """Return the tap's one stream."""
         return [LoginsStream(self)]
 
     def setup_mapper(self) -> None:
-        """Set up stream maps with ``mask()`` available to their expressions."""
-        self._mapper = MaskingMapper(plugin_config=dict(self.config), logger=self.logger)
+        """Refuse maps that would leak raw PII; set up maps with ``mask()`` and ``seal()``."""
+        check_pii_is_masked(self.config, self.logger)
+        config = copy.deepcopy(dict(self.config))  # the SDK edits stream_maps in place
+        self._mapper = MaskingMapper(plugin_config=config, logger=self.logger)
         self.mapper.register_raw_streams_from_catalog(self.catalog)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Validate as the SDK does, plus ``mask_key`` strength, never echoing a secret.
+
+        Raises:
+            ConfigValidationError: Naming each setting to fix.
+        """
+        errors = super()._validate_config(raise_errors=False)
+        key = self._config.get("mask_key")
+        try:
+            if key is not None:
+                check_key(key)
+        except ValueError as error:
+            errors.insert(0, str(error))
+        errors = [self._redact(line) for line in errors]
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        return errors
+
+    def _redact(self, text: str) -> str:
+        """Hide secret values where jsonschema quotes them (``'…' is too short``)."""
+        properties = self.config_jsonschema["properties"]
+        for name, value in self._config.items():
+            if properties.get(name, {}).get("secret") and value:
+                text = text.replace(repr(value), "(secret)")
+        return text
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from contextlib import redirect_stdout
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.sqs.models import SQSBackend
 
 from tap_sqs_logins.tap import TapSqsLogins
 
@@ -29,9 +31,21 @@ MASKING_MAPS = {
 
 @pytest.fixture
 def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A boto3 SQS client on moto's in-process fake."""
+    """A boto3 SQS client on moto's in-process fake.
+
+    moto's ``receive_message`` has no lock, so concurrent receivers could both take one
+    message (real SQS hides it atomically): the fixture serialises moto's receives.
+    """
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    lock = threading.Lock()
+    receive = SQSBackend.receive_message
+
+    def receive_atomically(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return receive(*args, **kwargs)
+
+    monkeypatch.setattr(SQSBackend, "receive_message", receive_atomically)
     with mock_aws():
         yield boto3.client("sqs", region_name=REGION)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_sqs_logins.masking import Pseudonymizer
+from tap_sqs_logins.tap import TapSqsLogins
 
 KEY = "unit-test-key-0123456789"
 
@@ -56,10 +58,46 @@ def test_mask_is_not_an_unkeyed_hash() -> None:
     assert hashlib.sha256(b"1.2.3.4").hexdigest() not in masked
 
 
-@pytest.mark.parametrize(("key", "version"), [("short", "v1"), (KEY, "has space"), (KEY, "")])
-def test_weak_key_or_bad_version_is_refused(key: str, version: str) -> None:
-    with pytest.raises(ValueError, match="masking key"):
-        Pseudonymizer(key, version)
+@pytest.mark.parametrize(
+    "key",
+    [
+        "short",
+        " " * 16,
+        " " * 40,
+        " unit-test-key-0123456789",
+        "unit-test-key-0123456789\n",
+        "a" * 64,
+        "abcdefg" * 4,  # 7 different characters
+        "0123456789abcde",  # 15 characters
+        1234567890123456789,
+    ],
+)
+def test_weak_keys_are_refused_naming_the_setting_never_the_key(key: object) -> None:
+    with pytest.raises(ValueError, match=r"mask_key \(TAP_SQS_LOGINS_MASK_KEY\) must be") as error:
+        Pseudonymizer(key, "v1")  # type: ignore[arg-type]
+    assert not str(key).strip() or str(key).strip() not in str(error.value)
+
+
+@pytest.mark.parametrize("version", ["has space", "", "v1\n", "v" * 33])
+def test_a_malformed_key_version_is_refused(version: str) -> None:
+    with pytest.raises(ValueError, match="mask_key_version must match"):
+        Pseudonymizer(KEY, version)
+
+
+@pytest.mark.parametrize("key", [" " * 16, "abcdefg" * 4, "k3y-s3cr3t"])
+def test_the_tap_refuses_a_weak_key_without_echoing_it(key: str) -> None:
+    with pytest.raises(ConfigValidationError) as error:
+        TapSqsLogins(config={"mask_key": key, "stream_maps": {}, "allow_raw_pii": True})
+    text = " ".join([str(error.value), *error.value.errors])
+    assert "TAP_SQS_LOGINS_MASK_KEY" in text
+    assert repr(key) not in text and (not key.strip() or key not in text)
+
+
+def test_schema_errors_never_echo_a_secret() -> None:
+    config = {"mask_key": KEY, "aws_secret_access_key": ["not-a-string-secret"]}
+    with pytest.raises(ConfigValidationError) as error:
+        TapSqsLogins(config=config)
+    assert error.value.errors and "not-a-string-secret" not in " ".join(error.value.errors)
 
 
 def test_repr_never_shows_the_key() -> None:

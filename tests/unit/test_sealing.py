@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_sqs_logins.sealing import Sealer, unseal
+from tap_sqs_logins.sealing import OAEP, Sealer, unseal
 from tests.keys import rsa_key_pair
 from tests.unit.conftest import MASKING_MAPS, records, run_tap
 
@@ -33,6 +36,34 @@ def test_sealed_values_open_only_with_the_private_key(key_pair: tuple[bytes, str
     assert "199.172" not in sealed
     assert unseal(private, sealed) == "199.172.111.135"
     assert Sealer(public)("199.172.111.135") != sealed  # randomised: hides duplicates
+
+
+@pytest.mark.parametrize("length", [0, 1, 190, 191, 10_000, 300_000])
+def test_values_of_any_length_are_sealed_and_opened(
+    key_pair: tuple[bytes, str], length: int
+) -> None:
+    private, public = key_pair
+    value = ("593-47-5928-ü€😀" * (length // 15 + 1))[:length]
+    sealed = Sealer(public)(value) or ""
+    assert sealed.startswith("v2:") and "593-47" not in sealed
+    assert unseal(private, sealed) == value
+
+
+def test_old_pure_rsa_values_still_open(key_pair: tuple[bytes, str]) -> None:
+    private, public = key_pair
+    key = serialization.load_pem_public_key(public.encode())
+    assert isinstance(key, rsa.RSAPublicKey)
+    old = base64.b64encode(key.encrypt(b"10.1.2.3", OAEP)).decode()
+    assert unseal(private, old) == "10.1.2.3"
+
+
+def test_an_altered_or_malformed_sealed_value_is_refused(key_pair: tuple[bytes, str]) -> None:
+    private, public = key_pair
+    version, wrapped, nonce, _ = (Sealer(public)("10.1.2.3") or "").split(":")
+    altered = ":".join([version, wrapped, nonce, base64.b64encode(b"x" * 24).decode()])
+    for sealed in (altered, "v3:a:b:c", "v2:a:b", "v2:AAAA:AAAA:AAAA"):
+        with pytest.raises(ValueError):
+            unseal(private, sealed)
 
 
 def test_a_weak_or_malformed_public_key_is_refused() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tests.unit.conftest import records, run_tap
+from tests.unit.conftest import MASKING_MAPS, records, run_tap
 
 LOGIN = {
     "user_id": "424cdd21-063a-43a7-b91b-7ca1a833afae",
@@ -65,7 +65,7 @@ def test_poison_messages_are_kept_with_a_reason(sqs: Any, queue_url: str, config
     assert [r.get("rejection_reason") for r in out] == [
         None,
         "not JSON (line 1, column 2)",
-        "not a login: missing user_id, app_version, device_type; unexpected bar, foo",
+        "not a login: missing user_id, app_version, device_type; 2 unexpected fields",
     ]
     assert out[1]["masked_ip"] is None and out[1]["user_id"] is None
 
@@ -123,3 +123,35 @@ def test_debug_logs_never_show_raw_pii(
     assert len(records(run_tap(config))) == 3
     assert "DEBUG" in caplog.text
     assert LOGIN["ip"] not in caplog.text and LOGIN["device_id"] not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("maps", "setting"),
+    [
+        ({**MASKING_MAPS, "*": {}}, "stream_maps.*.ip is not __NULL__"),
+        ({**MASKING_MAPS, "raw": {"__source__": "login?"}}, "stream_maps.raw.ip is not __NULL__"),
+        ({"logins": {**MASKING_MAPS["logins"], "__leak__": "ip"}}, "logins.__leak__ reads a raw"),
+    ],
+)
+def test_the_tap_refuses_leaky_maps_at_start_up(
+    sqs: Any, queue_url: str, config: dict, maps: dict, setting: str
+) -> None:
+    send(sqs, queue_url, json.dumps(LOGIN))
+    with pytest.raises(ConfigValidationError) as error:
+        run_tap({**config, "stream_maps": maps})
+    assert any(setting in line for line in error.value.errors)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_the_tap_refuses_batch_messages(sqs: Any, queue_url: str, config: dict) -> None:
+    batch = {"encoding": {"format": "jsonl"}, "storage": {"root": "file:///tmp/batches"}}
+    with pytest.raises(ConfigValidationError, match="batch_config"):
+        run_tap({**config, "batch_config": batch})
+
+
+def test_discovery_and_about_need_no_key_or_queue() -> None:
+    from tap_sqs_logins.tap import TapSqsLogins
+
+    tap = TapSqsLogins(config={"stream_maps": {"*": {}}}, setup_mapper=False)
+    assert [s.tap_stream_id for s in tap.catalog.streams] == ["logins"]

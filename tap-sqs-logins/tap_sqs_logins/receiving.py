@@ -1,0 +1,139 @@
+"""Receive with several concurrent long polls into a small buffer, within the run's limits.
+
+Each thread long-polls ``receive_message`` and puts its batches into a bounded queue
+that the stream drains, so memory stays flat. Receiving stops when every thread got an
+empty receive, when ``max_messages`` is reached (counts are reserved before each receive,
+so a run never receives more), or after a third of ``visibility_timeout``: the load and
+the acknowledgement that follow must finish before SQS offers the messages again.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from tap_sqs_logins.client import BATCH_SIZE
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Iterator, Mapping
+
+    from tap_sqs_logins.client import Message, SqsQueue
+
+_DONE = None  # what a thread puts into the buffer when it stops
+PUT_POLL_SECONDS = 0.1
+
+
+class ConcurrentReceiver:
+    """Receives one run's messages with ``receive_concurrency`` threads."""
+
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self, sqs: SqsQueue, config: Mapping[str, Any], logger: logging.Logger) -> None:
+        """Prepare the threads; nothing is received until ``messages()`` is iterated.
+
+        Args:
+            sqs: The source queue; its boto3 client is shared by the threads.
+            config: The tap settings (receive_concurrency, max_messages, wait_time_seconds,
+                visibility_timeout).
+            logger: Where to log why receiving stopped.
+        """
+        self._sqs = sqs
+        self._threads = config["receive_concurrency"]
+        self._limit: int | None = config.get("max_messages")
+        self._wait = config["wait_time_seconds"]
+        self._visibility = config["visibility_timeout"]
+        self._logger = logger
+        self._buffer: queue.Queue[list[Message] | None] = queue.Queue(maxsize=2 * self._threads)
+        self._stop = threading.Event()  # receive no more
+        self._closed = threading.Event()  # the stream reads no more
+        self._lock = threading.Lock()
+        self._reserved = 0  # received, plus requested by receives in flight
+        self._timed_out = False
+        self._errors: list[Exception] = []
+
+    def messages(self) -> Iterator[Message]:
+        """Yield messages as the threads receive them.
+
+        Raises:
+            QueueError: From a receive, once every thread has stopped.
+        """
+        deadline = self.clock() + self._visibility / 3
+        threads = [
+            threading.Thread(target=self._receive, args=(deadline,), name=f"receive-{n}")
+            for n in range(self._threads)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            running = len(threads)
+            while running:
+                batch = self._buffer.get()
+                if batch is _DONE:
+                    running -= 1
+                else:
+                    yield from batch
+        finally:
+            self._stop.set()
+            self._closed.set()
+            for thread in threads:
+                thread.join()
+        if self._errors:
+            raise self._errors[0]
+        self._logger.info("Stopped receiving after %d messages: %s.", self._reserved, self._why())
+
+    def _why(self) -> str:
+        if self._limit is not None and self._reserved >= self._limit:
+            return "max_messages reached"
+        if self._timed_out:
+            return (
+                "receiving ran for a third of visibility_timeout; the rest waits for the next run"
+            )
+        return "every receiver got an empty receive"
+
+    def _receive(self, deadline: float) -> None:
+        try:
+            while not self._stop.is_set():
+                if self.clock() >= deadline:
+                    self._timed_out = True
+                    return
+                count = self._reserve()
+                if not count:
+                    return
+                batch: list[Message] = []
+                try:
+                    batch = self._sqs.receive(count, self._wait, self._visibility)
+                finally:
+                    self._release(count - len(batch))
+                if not batch:
+                    return
+                self._put(batch)
+        except Exception as error:  # raised again in the reading thread
+            self._errors.append(error)
+            self._stop.set()
+        finally:
+            self._put(_DONE)
+
+    def _reserve(self) -> int:
+        with self._lock:
+            count = (
+                BATCH_SIZE if self._limit is None else min(BATCH_SIZE, self._limit - self._reserved)
+            )
+            self._reserved += count
+            return count
+
+    def _release(self, count: int) -> None:
+        with self._lock:
+            self._reserved -= count
+
+    def _put(self, item: list[Message] | None) -> None:
+        while True:
+            try:
+                self._buffer.put(item, timeout=PUT_POLL_SECONDS)
+            except queue.Full:
+                if self._closed.is_set():
+                    return
+            else:
+                return

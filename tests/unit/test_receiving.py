@@ -1,0 +1,144 @@
+"""Concurrent receives: every message once, never past max_messages, bounded, stoppable."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+from typing import Any
+
+import pytest
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_sqs_logins.client import Message, QueueError
+from tap_sqs_logins.receiving import ConcurrentReceiver
+from tests.unit.conftest import records, run_tap
+
+LOGGER = logging.getLogger("test-receiving")
+LOGIN = {"user_id": "u1", "app_version": "1.0", "device_type": "ios", "ip": "10.1.2.3"}
+
+
+def settings(**changes: Any) -> dict[str, Any]:
+    return {
+        "receive_concurrency": 4,
+        "max_messages": None,
+        "wait_time_seconds": 0,
+        "visibility_timeout": 30,
+        **changes,
+    }
+
+
+class EndlessQueue:
+    """A fake queue that always has messages, counting what it hands out."""
+
+    def __init__(self, fail_on_call: int | None = None) -> None:
+        self.calls = itertools.count(1)
+        self.received = 0
+        self.fail_on_call = fail_on_call
+        self.lock = threading.Lock()
+
+    def receive(self, count: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
+        with self.lock:
+            call = next(self.calls)
+            if call == self.fail_on_call:
+                msg = "SQS refused receive_message: check queue_url"
+                raise QueueError(msg)
+            first = self.received
+            self.received += count
+        return [Message(str(n), f"h{n}", "{}", 0, 1) for n in range(first, first + count)]
+
+
+def receiver_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("receive-")]
+
+
+def test_every_message_arrives_once_with_many_receivers(
+    sqs: Any, queue_url: str, config: dict
+) -> None:
+    for n in range(57):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({**LOGIN, "user_id": n}))
+    out = records(run_tap({**config, "receive_concurrency": 8}))
+    assert sorted(int(r["user_id"]) for r in out) == list(range(57))
+    assert len({r["message_id"] for r in out}) == 57
+
+
+@pytest.mark.parametrize(("limit", "threads"), [(13, 8), (1, 50), (30, 3)])
+def test_never_receives_past_max_messages(
+    sqs: Any, queue_url: str, config: dict, limit: int, threads: int
+) -> None:
+    for _ in range(45):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(LOGIN))
+    tap_config = {**config, "max_messages": limit, "receive_concurrency": threads}
+    assert len(records(run_tap(tap_config))) == limit
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == str(limit)
+
+
+@pytest.mark.parametrize("limit", [1, 9, 10, 11, 95])
+def test_reservations_cap_receives_exactly(limit: int) -> None:
+    queue = EndlessQueue()
+    config = settings(max_messages=limit, receive_concurrency=7)
+    messages = list(ConcurrentReceiver(queue, config, LOGGER).messages())  # type: ignore[arg-type]
+    assert len(messages) == limit and queue.received == limit
+
+
+def test_stops_after_a_third_of_the_visibility_timeout(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = itertools.count(0, 1.0)  # every look at the clock: one second later
+    monkeypatch.setattr(ConcurrentReceiver, "clock", staticmethod(lambda: next(clock)))
+    queue = EndlessQueue()
+    caplog.set_level(logging.INFO)
+    config = settings(visibility_timeout=60, receive_concurrency=1)
+    messages = list(ConcurrentReceiver(queue, config, LOGGER).messages())  # type: ignore[arg-type]
+    # Started at t=0, deadline t=20: receives at t=1..19, each of 10 messages.
+    assert len(messages) == 190 == queue.received
+    assert "a third of visibility_timeout" in caplog.text
+
+
+def test_logs_why_it_stopped(sqs: Any, queue_url: str, config: dict, caplog: Any) -> None:
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(LOGIN))
+    caplog.set_level(logging.INFO)
+    run_tap(config)
+    assert "Stopped receiving after 1 messages: every receiver got an empty receive" in caplog.text
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(LOGIN))
+    run_tap({**config, "max_messages": 1})
+    assert "Stopped receiving after 1 messages: max_messages reached" in caplog.text
+
+
+def test_a_receiver_error_stops_every_thread_then_raises() -> None:
+    queue = EndlessQueue(fail_on_call=5)
+    config = settings(receive_concurrency=6)
+    with pytest.raises(QueueError, match="check queue_url"):
+        for _ in ConcurrentReceiver(queue, config, LOGGER).messages():  # type: ignore[arg-type]
+            pass
+    assert receiver_threads() == []
+
+
+def test_a_receiver_error_fails_the_run_naming_the_setting(
+    sqs: Any, queue_url: str, config: dict
+) -> None:
+    sqs.delete_queue(QueueUrl=queue_url)
+    with pytest.raises(FatalAPIError, match="check queue_url"):
+        run_tap({**config, "receive_concurrency": 5})
+    assert receiver_threads() == []
+
+
+def test_buffering_is_bounded_and_a_closed_stream_stops_the_threads() -> None:
+    queue = EndlessQueue()
+    config = settings(receive_concurrency=5)
+    messages = ConcurrentReceiver(queue, config, LOGGER).messages()  # type: ignore[arg-type]
+    assert len(list(itertools.islice(messages, 25))) == 25
+    messages.close()
+    assert receiver_threads() == []
+    # At most: what was read, a full buffer (2 batches a thread), one batch a thread in hand.
+    assert queue.received <= 30 + 10 * (2 * 5 + 5)
+
+
+def test_receive_concurrency_is_a_documented_bounded_setting() -> None:
+    from tap_sqs_logins.tap import TapSqsLogins
+
+    schema = TapSqsLogins.config_jsonschema["properties"]["receive_concurrency"]
+    assert (schema["minimum"], schema["maximum"], schema["default"]) == (1, 50, 4)
+    assert schema["description"]
