@@ -1,16 +1,19 @@
-"""A moto SQS server that stays fast with thousands of queued messages.
+"""A moto SQS server that stays fast with thousands of queued messages, and receives atomically.
 
 moto 5.2 reads a slow, freezegun-aware clock for every message on every scan of a queue, and
 recomputes all queue attributes (three such scans) on each send and twice per received message.
 A queue of 2,000 messages then takes a second per receive. `apply()` swaps in the system clock
-and reads the retention period directly; queue semantics (visibility, receipt handles, deletes,
-attribute counts) are unchanged. Run the server with `python -m localenv.fastmoto -H HOST -p PORT`.
+and reads the retention period directly. moto's receive also has no lock, so two concurrent
+receivers (the tap runs several) could both take one message, which real SQS never allows:
+`apply()` serialises receives. Queue semantics (visibility, receipt handles, deletes, attribute
+counts) are otherwise unchanged. Run the server with `python -m localenv.fastmoto -H HOST -p PORT`.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from moto.core import utils
 from moto.sqs import models
@@ -32,11 +35,21 @@ def _retained(self: models.SQSBackend, queue_name: str, message: models.Message)
     return bool(retention + message.sent_timestamp / 1000 > time.time())
 
 
+_RECEIVE = models.SQSBackend.receive_message
+_RECEIVING = threading.Lock()
+
+
+def _receive_atomically(*args: Any, **kwargs: Any) -> list[models.Message]:
+    with _RECEIVING:
+        return _RECEIVE(*args, **kwargs)
+
+
 def apply() -> None:
     """Patch moto's SQS models in this process."""
     models.unix_time = _unix_time
     models.unix_time_millis = _unix_time_millis
     models.SQSBackend.is_message_valid_based_on_retention_period = _retained
+    models.SQSBackend.receive_message = _receive_atomically  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

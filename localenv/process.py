@@ -10,7 +10,8 @@ from pathlib import Path
 
 from localenv import LocalEnvError
 
-STATE_DIR = Path(__file__).resolve().parent.parent / ".localenv"
+REPO = Path(__file__).resolve().parent.parent
+STATE_DIR = REPO / ".localenv"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 

@@ -11,7 +11,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from localenv import LocalEnvError
-from localenv.process import LOCAL_HOSTS, STATE_DIR, port_open, spawn, wait_for_port
+from localenv.process import LOCAL_HOSTS, REPO, STATE_DIR, port_open, spawn, wait_for_port
 from localenv.sample import sample_bodies
 
 if TYPE_CHECKING:
@@ -38,13 +38,13 @@ def sqs_client(endpoint_url: str, region: str = DEFAULT_REGION) -> BaseClient:
 def start_sqs_server(
     port: int, name: str = SERVER_NAME, state_dir: Path = STATE_DIR, host: str = "localhost"
 ) -> int:
-    """Start a detached moto server on host:port whose account is 000000000000.
+    """Start a detached moto server (localenv.fastmoto) on host:port, account 000000000000.
 
     Returns:
         Its pid, also written to `<state_dir>/<name>.pid`; stop it with `stop_pidfile`.
     """
-    env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT_ID)
-    argv = [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
+    env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT_ID, PYTHONPATH=str(REPO))
+    argv = [sys.executable, "-m", "localenv.fastmoto", "-H", host, "-p", str(port)]
     pid = spawn(argv, name, state_dir, env)
     wait_for_port(host, port, pid, state_dir / f"{name}.log")
     return pid

@@ -8,7 +8,6 @@ so an existing server is never changed. SQS: a moto server on a free port for th
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,8 @@ from localenv.postgres import (
     start_private_postgres,
     stop_private_postgres,
 )
-from localenv.process import free_port, port_open, spawn, stop_pidfile, wait_for_port
-from localenv.sqs import ACCOUNT_ID, sqs_client, start_sqs_server
+from localenv.process import free_port, port_open, stop_pidfile
+from localenv.sqs import sqs_client, start_sqs_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -89,25 +88,12 @@ def database(postgres_server: tuple[str, int]) -> Iterator[Database]:
 
 @pytest.fixture(scope="session")
 def sqs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a moto server (real HTTP) for this session."""
+    """URL of a moto server (real HTTP, localenv.fastmoto) for this session."""
     state_dir = tmp_path_factory.mktemp("sqs")
     port = free_port()
     start_sqs_server(port, name="sqs-test", state_dir=state_dir, host="127.0.0.1")
     yield f"http://127.0.0.1:{port}"
     stop_pidfile("sqs-test", state_dir)
-
-
-@pytest.fixture(scope="session")
-def fast_sqs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a moto server patched to stay fast with thousands of messages (localenv.fastmoto)."""
-    state_dir = tmp_path_factory.mktemp("fast-sqs")
-    port = free_port()
-    env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT_ID, PYTHONPATH=str(REPO))
-    argv = [sys.executable, "-m", "localenv.fastmoto", "-H", "127.0.0.1", "-p", str(port)]
-    pid = spawn(argv, "fast-sqs", state_dir, env)
-    wait_for_port("127.0.0.1", port, pid, state_dir / "fast-sqs.log")
-    yield f"http://127.0.0.1:{port}"
-    stop_pidfile("fast-sqs", state_dir)
 
 
 @pytest.fixture

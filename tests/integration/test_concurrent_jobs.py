@@ -60,9 +60,9 @@ def worker_env(env: dict[str, str], home: Path) -> dict[str, str]:
 
 
 def test_two_jobs_at_once_deliver_each_message_once(
-    fast_sqs_endpoint: str, database: Database, tmp_path: Path
+    sqs_endpoint: str, database: Database, tmp_path: Path
 ) -> None:
-    queue_url, dlq_url = new_queues(fast_sqs_endpoint)
+    queue_url, dlq_url = new_queues(sqs_endpoint)
     env = job_env(queue_url, database, TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL=dlq_url)
     first = sample_bodies(20, seed=4, foreign_index=None)
     seed_ids(queue_url, first)

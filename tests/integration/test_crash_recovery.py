@@ -105,9 +105,9 @@ def wait_for_redelivery(queue_url: str) -> None:
 
 
 def test_kills_in_every_step_lose_and_double_nothing(
-    fast_sqs_endpoint: str, database: Database, tmp_path: Path
+    sqs_endpoint: str, database: Database, tmp_path: Path
 ) -> None:
-    queue_url, dlq_url = new_queues(fast_sqs_endpoint)
+    queue_url, dlq_url = new_queues(sqs_endpoint)
     valid = sample_bodies(2000, seed=3, foreign_index=None)
     poison = poison_bodies(10) + sample_bodies(13, seed=3)[12:]  # + the sample's foreign one
     bodies = valid + poison
