@@ -1,0 +1,65 @@
+"""The project's schedules as `meltano schedule list --format=json` reports them.
+
+Standard library only: the Dagster definitions (in the orchestrator's own virtualenv) and the
+cron tool (in the project's) both import it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(os.environ.get("MELTANO_PROJECT_ROOT", Path(__file__).resolve().parent.parent))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One Meltano schedule: run `meltano schedule run <name>` on `cron`."""
+
+    name: str
+    cron: str
+    job: str | None  # None for a legacy `elt` schedule
+
+
+def meltano_bin() -> str:
+    """The `meltano` executable: $MELTANO_BIN, else the project's .venv, else the PATH."""
+    if configured := os.environ.get("MELTANO_BIN"):
+        return configured
+    local = PROJECT_ROOT / ".venv" / "bin" / "meltano"
+    if local.exists():
+        return str(local)
+    return shutil.which("meltano") or "meltano"
+
+
+def parse(listing: str) -> list[Schedule]:
+    """Schedules from the JSON of `meltano schedule list --format=json`.
+
+    Raises:
+        ValueError: a schedule has no cron interval (`@once` or none): nothing can run it.
+    """
+    data = json.loads(listing)["schedules"]
+    schedules = []
+    for entry in data.get("job", []) + data.get("elt", []):
+        cron = entry.get("cron_interval")
+        if not cron:
+            msg = f"schedule {entry['name']!r} has no cron interval ({entry.get('interval')!r})"
+            raise ValueError(msg)
+        job = entry["job"]["name"] if isinstance(entry.get("job"), dict) else None
+        schedules.append(Schedule(entry["name"], cron, job))
+    return sorted(schedules, key=lambda schedule: schedule.name)
+
+
+def load(project_root: Path = PROJECT_ROOT) -> list[Schedule]:
+    """Ask Meltano for the schedules of the project at `project_root`."""
+    listing = subprocess.run(  # noqa: S603
+        [meltano_bin(), "schedule", "list", "--format=json"],
+        cwd=project_root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return parse(listing)
