@@ -11,7 +11,7 @@ DEMO_MASK_KEY := demo-key-NOT-SECRET-for-make-run-only
 export TAP_SQS_LOGINS_MASK_KEY ?= $(DEMO_MASK_KEY)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test bench stop lint lock clean
+.PHONY: run test bench stop lint lock clean orchestrate crontab worker
 
 $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ test: .meltano/.installed  ## Run every test, starting the services they need.
 
 bench: .meltano/.installed  ## Measure the tap's peak memory on 10,000 vs 100,000 messages.
 	$(BIN)/python -m bench.tap_memory
+
+orchestrate: .meltano/.installed  ## Run every Meltano schedule on Dagster until stopped (Ctrl-C).
+	@if [ "$$TAP_SQS_LOGINS_MASK_KEY" = "$(DEMO_MASK_KEY)" ]; then \
+	  echo "masking: using the DEMO key (set TAP_SQS_LOGINS_MASK_KEY for real data)"; fi
+	$(BIN)/meltano invoke dagster:createdb
+	$(BIN)/meltano invoke dagster:schedules
+	exec $(BIN)/meltano invoke dagster:daemon
+
+crontab: $(VENV)/.installed  ## Print crontab lines for every Meltano schedule (see README).
+	@$(BIN)/python -m orchestrate.cron
+
+worker: .meltano/.installed  ## Run the job once as worker ID (make worker ID=2); see README.
+	bin/worker $(ID)
 
 stop:  ## Stop the services `make run` started, and nothing else.
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m localenv stop; fi
