@@ -152,3 +152,104 @@ def test_dagster_runs_the_meltano_schedule(
     with psycopg.connect(uri) as conn:
         meltano_runs = conn.execute("select job_name, state from runs").fetchall()
     assert meltano_runs == [("dev:tap-sqs-logins-to-target-postgres", "SUCCESS")]
+
+
+def project_copy(root: Path) -> Path:
+    """A project at `root` whose meltano.yml is a copy, everything else linked to the checkout.
+
+    The installed plugins are shared through symlinks, as bin/worker shares them.
+    """
+    root.mkdir()
+    shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
+    for name in ("tap-sqs-logins", "transform", "orchestrate", ".venv"):
+        (root / name).symlink_to(REPO / name)
+    for kind in ("extractors", "loaders", "utilities"):
+        (root / ".meltano").mkdir(exist_ok=True)
+        (root / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
+    return root
+
+
+def scheduled_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
+    """(schedule name, status) of the runs Dagster's scheduler started."""
+    dsn = conninfo(
+        env["DAGSTER_PG_HOST"],
+        int(env["DAGSTER_PG_PORT"]),
+        env["DAGSTER_PG_USER"],
+        env["DAGSTER_PG_PASSWORD"],
+        env["DAGSTER_PG_DB"],
+    )
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "select t.value, r.status from runs r join run_tags t on t.run_id = r.run_id"
+            " where t.key = 'dagster/schedule_name' order by r.create_timestamp"
+        ).fetchall()
+
+
+def test_a_schedule_added_with_meltano_schedule_add_is_run_by_the_daemon(
+    queue_url: str, database: Database, dagster_env: dict[str, str], tmp_path: Path
+) -> None:
+    project = project_copy(tmp_path / "project")
+    env = {
+        **dagster_env,
+        "MELTANO_PROJECT_ROOT": str(project),
+        "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),
+        "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
+    }
+
+    def meltano_here(*args: str) -> str:
+        result = subprocess.run(
+            [str(BIN / "meltano"), *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout + result.stderr
+
+    # Only the new schedule: the */15 one could tick during the test and race it.
+    meltano_here("schedule", "remove", "sqs-logins-every-15-minutes")
+    meltano_here(
+        "schedule",
+        "add",
+        "every-minute",
+        "--job",
+        "sqs-logins-to-postgres",
+        "--interval",
+        "* * * * *",
+    )
+    bodies = sample_bodies(20, foreign_index=None)
+    seed_ids(queue_url, bodies)
+    meltano_here("invoke", "dagster:createdb")
+    assert "Schedule: every_minute [RUNNING]" in meltano_here("invoke", "dagster:schedules")
+
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        daemon = subprocess.Popen(
+            [str(BIN / "meltano"), "invoke", "dagster:daemon"],
+            cwd=project,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 420  # the next minute's tick, then the run
+        while ("every_minute", "SUCCESS") not in (runs := scheduled_runs(env)):
+            assert daemon.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert ("every_minute", "FAILURE") not in runs, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, (runs, log.read_text(errors="replace")[-4000:])
+            time.sleep(2)
+    finally:
+        stop(daemon)
+
+    assert queue_counts(queue_url)[0] == 0
+    today = datetime.now(timezone.utc).date().isoformat()
+    delivered = fetch(
+        database,
+        "select user_id, device_type, masked_ip, masked_device_id,"
+        " locale, app_version, create_date::text from public.user_logins",
+    )
+    assert Counter(delivered) == expected_rows(bodies, today)
