@@ -55,11 +55,11 @@ def parse(listing: str) -> list[Schedule]:
 
 def load(project_root: Path = PROJECT_ROOT) -> list[Schedule]:
     """Ask Meltano for the schedules of the project at `project_root`."""
-    listing = subprocess.run(  # noqa: S603
-        [meltano_bin(), "schedule", "list", "--format=json"],
-        cwd=project_root,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return parse(listing)
+    command = [meltano_bin(), "schedule", "list", "--format=json"]
+    result = subprocess.run(  # noqa: S603
+        command, cwd=project_root, check=False, capture_output=True, text=True
+    )
+    if result.returncode:
+        msg = f"{' '.join(command)} failed in {project_root}:\n{result.stderr[-2000:]}"
+        raise RuntimeError(msg)
+    return parse(result.stdout)
