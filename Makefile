@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.to
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
-.meltano/.installed: $(VENV)/.installed meltano.yml
+.meltano/.installed: $(VENV)/.installed meltano.yml orchestrate/constraints.txt
 	$(BIN)/meltano install
 	touch $@
 
@@ -55,8 +55,8 @@ stop:  ## Stop the services `make run` started, and nothing else.
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m localenv stop; fi
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check tap-sqs-logins localenv tests bench
-	$(BIN)/ruff format --check tap-sqs-logins localenv tests bench
+	$(BIN)/ruff check tap-sqs-logins localenv tests bench orchestrate
+	$(BIN)/ruff format --check tap-sqs-logins localenv tests bench orchestrate
 	cd tap-sqs-logins && $(BIN)/mypy tap_sqs_logins
 
 lock: $(VENV)/.installed  ## Rewrite constraints.txt from the installed versions.
