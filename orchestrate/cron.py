@@ -30,7 +30,11 @@ def cron_quote(text: str) -> str:
 def crontab_line(
     schedule: Schedule, project_root: Path, meltano: str, state_id_suffix: str | None = None
 ) -> str:
-    """The crontab line of one schedule."""
+    """The crontab line of one schedule (a comment for an `@once` schedule)."""
+    if schedule.cron is None:
+        return (
+            f"# {schedule.name}: interval @once, not scheduled (run it with meltano schedule run)"
+        )
     name = SAFE_NAME.sub("_", schedule.name)
     run = [meltano, "schedule", "run", schedule.name]
     if state_id_suffix:

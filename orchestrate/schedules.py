@@ -21,7 +21,7 @@ class Schedule:
     """One Meltano schedule: run `meltano schedule run <name>` on `cron`."""
 
     name: str
-    cron: str
+    cron: str | None  # None for `@once`: run it by hand (`meltano schedule run`), never on a clock
     job: str | None  # None for a legacy `elt` schedule
 
 
@@ -36,20 +36,12 @@ def meltano_bin() -> str:
 
 
 def parse(listing: str) -> list[Schedule]:
-    """Schedules from the JSON of `meltano schedule list --format=json`.
-
-    Raises:
-        ValueError: a schedule has no cron interval (`@once` or none): nothing can run it.
-    """
+    """Schedules from the JSON of `meltano schedule list --format=json`."""
     data = json.loads(listing)["schedules"]
     schedules = []
     for entry in data.get("job", []) + data.get("elt", []):
-        cron = entry.get("cron_interval")
-        if not cron:
-            msg = f"schedule {entry['name']!r} has no cron interval ({entry.get('interval')!r})"
-            raise ValueError(msg)
         job = entry["job"]["name"] if isinstance(entry.get("job"), dict) else None
-        schedules.append(Schedule(entry["name"], cron, job))
+        schedules.append(Schedule(entry["name"], entry.get("cron_interval") or None, job))
     return sorted(schedules, key=lambda schedule: schedule.name)
 
 

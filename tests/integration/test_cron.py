@@ -75,7 +75,25 @@ def test_a_schedule_added_with_meltano_schedule_add_gets_a_line(tmp_path: Path) 
         check=True,
         capture_output=True,
     )
+    subprocess.run(
+        [
+            BIN / "meltano",
+            "schedule",
+            "add",
+            "by-hand",
+            "--job",
+            "sqs-logins-to-postgres",
+            "--interval",
+            "@once",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     lines = cron.crontab(load(tmp_path), tmp_path, "/opt/meltano/bin/meltano").splitlines()
+    assert lines.pop(1) == (
+        "# by-hand: interval @once, not scheduled (run it with meltano schedule run)"
+    )
     assert lines[1] == (
         f"0 0 * * * cd {tmp_path} && mkdir -p .meltano/cron"
         " && flock -n .meltano/cron/nightly_100_.lock"
