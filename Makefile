@@ -15,7 +15,7 @@ run: export TAP_SQS_LOGINS_MASK_KEY := $(DEMO_MASK_KEY)
 endif
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test bench stop lint lock clean
+.PHONY: run test bench stop lint lock clean orchestrate crontab worker
 
 $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.to
 	touch $@
 
 # .meltano/run holds each run's plugin config files, secrets included: private to its owner.
-.meltano/.installed: $(VENV)/.installed meltano.yml
+.meltano/.installed: $(VENV)/.installed meltano.yml orchestrate/constraints.txt
 	$(BIN)/meltano install
 	chmod 700 .meltano
 	touch $@
@@ -44,12 +44,25 @@ test: .meltano/.installed  ## Run every test, starting the services they need.
 bench: .meltano/.installed  ## Measure the tap's peak memory on 10,000 vs 100,000 messages.
 	$(BIN)/python -m bench.tap_memory
 
+orchestrate: .meltano/.installed  ## Run every Meltano schedule on Dagster until stopped (Ctrl-C).
+	@if [ "$$TAP_SQS_LOGINS_MASK_KEY" = "$(DEMO_MASK_KEY)" ]; then \
+	  echo "masking: using the DEMO key (set TAP_SQS_LOGINS_MASK_KEY for real data)"; fi
+	$(BIN)/meltano invoke dagster:createdb
+	$(BIN)/meltano invoke dagster:schedules
+	exec $(BIN)/meltano invoke dagster:daemon
+
+crontab: $(VENV)/.installed  ## Print crontab lines for every Meltano schedule (see README).
+	@$(BIN)/python -m orchestrate.cron
+
+worker: .meltano/.installed  ## Run the job once as worker ID (make worker ID=2); see README.
+	bin/worker $(ID)
+
 stop:  ## Stop the services `make run` started, and nothing else.
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m localenv stop; fi
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check tap-sqs-logins localenv tests bench
-	$(BIN)/ruff format --check tap-sqs-logins localenv tests bench
+	$(BIN)/ruff check tap-sqs-logins localenv tests bench orchestrate
+	$(BIN)/ruff format --check tap-sqs-logins localenv tests bench orchestrate
 	cd tap-sqs-logins && $(BIN)/mypy tap_sqs_logins
 
 lock: $(VENV)/.installed  ## Rewrite constraints.txt from the installed versions.

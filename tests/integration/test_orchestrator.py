@@ -1,0 +1,255 @@
+"""The Dagster orchestrator runs the project's Meltano schedules, with its metadata in PostgreSQL.
+
+The test installs nothing by hand: `meltano install` built the `dagster` utility from meltano.yml.
+It creates the Dagster database (`dagster:createdb`), starts the daemon (`dagster:daemon`, the
+scheduler and run queue of `make orchestrate`), checks that the schedule of meltano.yml became a
+running Dagster schedule on the same cron, queues a run of that schedule's job through the
+instance (`dagster:launch`), and waits for the daemon to run it: the queue's logins land in
+`user_logins`, and Dagster's run and Meltano's run are both recorded in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import psycopg
+import pytest
+
+from localenv.postgres import conninfo, drop_database
+from localenv.sample import sample_bodies
+from tests.conftest import REPO
+from tests.integration.jobs import BIN, expected_rows, fetch, job_env, queue_counts, seed_ids
+from tests.integration.orchestration import system_database  # noqa: F401  (fixture)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.conftest import Database
+
+JOB = "sqs_logins_every_15_minutes"  # the Dagster name of schedule sqs-logins-every-15-minutes
+
+
+@pytest.fixture
+def dagster_env(
+    queue_url: str,
+    database: Database,
+    system_database: str,  # noqa: F811
+    tmp_path: Path,
+) -> Iterator[dict[str, str]]:
+    """The job's environment plus a throwaway Dagster home and database on the test server."""
+    home = tmp_path / "dagster-home"
+    home.mkdir()
+    shutil.copy(REPO / "orchestrate" / "dagster.yaml", home / "dagster.yaml")
+    name = f"tsl_dagster_{uuid.uuid4().hex[:12]}"
+    yield {
+        **job_env(queue_url, database),
+        "MELTANO_DATABASE_URI": system_database,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": database.host,
+        "DAGSTER_PG_PORT": str(database.port),
+        "DAGSTER_PG_USER": database.user,
+        "DAGSTER_PG_PASSWORD": database.password,
+        "DAGSTER_PG_DB": name,
+    }
+    admin = conninfo(database.host, database.port, database.user, database.password, "postgres")
+    drop_database(admin, name)
+
+
+def meltano(env: dict[str, str], *args: str) -> str:
+    """Output of `meltano <args>` in the project; fails the test on a non-zero exit."""
+    result = subprocess.run(
+        [str(BIN / "meltano"), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def dagster_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
+    """(job name, status) of every run in the Dagster database."""
+    dsn = conninfo(
+        env["DAGSTER_PG_HOST"],
+        int(env["DAGSTER_PG_PORT"]),
+        env["DAGSTER_PG_USER"],
+        env["DAGSTER_PG_PASSWORD"],
+        env["DAGSTER_PG_DB"],
+    )
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("select pipeline_name, status from runs").fetchall()
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started in its own session, and everything it started."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def test_dagster_runs_the_meltano_schedule(
+    queue_url: str, database: Database, dagster_env: dict[str, str], tmp_path: Path
+) -> None:
+    bodies = sample_bodies(30, foreign_index=None)
+    seed_ids(queue_url, bodies)
+    assert "created database" in meltano(dagster_env, "invoke", "dagster:createdb")
+    listing = meltano(dagster_env, "invoke", "dagster:schedules")
+    assert f"Schedule: {JOB} [RUNNING]" in listing
+    assert "Cron Schedule: */15 * * * *" in listing
+
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        daemon = subprocess.Popen(
+            [str(BIN / "meltano"), "invoke", "dagster:daemon"],
+            cwd=REPO,
+            env=dagster_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        meltano(dagster_env, "invoke", "dagster:launch", JOB)
+        deadline = time.monotonic() + 600
+        while (runs := dagster_runs(dagster_env)) != [(JOB, "SUCCESS")]:
+            assert daemon.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert all(status not in {"FAILURE", "CANCELED"} for _, status in runs), (
+                runs,
+                log.read_text(errors="replace")[-4000:],
+            )
+            assert time.monotonic() < deadline, (runs, log.read_text(errors="replace")[-4000:])
+            time.sleep(2)
+    finally:
+        stop(daemon)
+
+    assert queue_counts(queue_url) == (0, 0)
+    today = datetime.now(timezone.utc).date().isoformat()
+    delivered = fetch(
+        database,
+        "select user_id, device_type, masked_ip, masked_device_id,"
+        " locale, app_version, create_date::text from public.user_logins",
+    )
+    assert Counter(delivered) == expected_rows(bodies, today)
+    uri = dagster_env["MELTANO_DATABASE_URI"].replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(uri) as conn:
+        meltano_runs = conn.execute("select job_name, state from runs").fetchall()
+    assert meltano_runs == [("dev:tap-sqs-logins-to-target-postgres", "SUCCESS")]
+
+
+def project_copy(root: Path) -> Path:
+    """A project at `root` whose meltano.yml is a copy, everything else linked to the checkout.
+
+    The installed plugins are shared through symlinks, as bin/worker shares them.
+    """
+    root.mkdir()
+    shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
+    for name in ("tap-sqs-logins", "transform", "orchestrate", ".venv"):
+        (root / name).symlink_to(REPO / name)
+    for kind in ("extractors", "loaders", "utilities"):
+        (root / ".meltano").mkdir(exist_ok=True)
+        (root / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
+    return root
+
+
+def scheduled_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
+    """(schedule name, status) of the runs Dagster's scheduler started."""
+    dsn = conninfo(
+        env["DAGSTER_PG_HOST"],
+        int(env["DAGSTER_PG_PORT"]),
+        env["DAGSTER_PG_USER"],
+        env["DAGSTER_PG_PASSWORD"],
+        env["DAGSTER_PG_DB"],
+    )
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "select t.value, r.status from runs r join run_tags t on t.run_id = r.run_id"
+            " where t.key = 'dagster/schedule_name' order by r.create_timestamp"
+        ).fetchall()
+
+
+def test_a_schedule_added_with_meltano_schedule_add_is_run_by_the_daemon(
+    queue_url: str, database: Database, dagster_env: dict[str, str], tmp_path: Path
+) -> None:
+    project = project_copy(tmp_path / "project")
+    env = {
+        **dagster_env,
+        "MELTANO_PROJECT_ROOT": str(project),
+        "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),
+        "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
+    }
+
+    def meltano_here(*args: str) -> str:
+        result = subprocess.run(
+            [str(BIN / "meltano"), *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout + result.stderr
+
+    # Only the new schedule: the */15 one could tick during the test and race it.
+    meltano_here("schedule", "remove", "sqs-logins-every-15-minutes")
+    meltano_here(
+        "schedule",
+        "add",
+        "every-minute",
+        "--job",
+        "sqs-logins-to-postgres",
+        "--interval",
+        "* * * * *",
+    )
+    bodies = sample_bodies(20, foreign_index=None)
+    seed_ids(queue_url, bodies)
+    meltano_here("invoke", "dagster:createdb")
+    assert "Schedule: every_minute [RUNNING]" in meltano_here("invoke", "dagster:schedules")
+
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        daemon = subprocess.Popen(
+            [str(BIN / "meltano"), "invoke", "dagster:daemon"],
+            cwd=project,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 420  # the next minute's tick, then the run
+        while ("every_minute", "SUCCESS") not in (runs := scheduled_runs(env)):
+            assert daemon.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert ("every_minute", "FAILURE") not in runs, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, (runs, log.read_text(errors="replace")[-4000:])
+            time.sleep(2)
+    finally:
+        stop(daemon)
+
+    assert queue_counts(queue_url)[0] == 0
+    today = datetime.now(timezone.utc).date().isoformat()
+    delivered = fetch(
+        database,
+        "select user_id, device_type, masked_ip, masked_device_id,"
+        " locale, app_version, create_date::text from public.user_logins",
+    )
+    assert Counter(delivered) == expected_rows(bodies, today)
