@@ -69,13 +69,13 @@ def system_runs(uri: str) -> list[tuple[object, ...]]:
 
 
 def test_four_workers_of_one_checkout_deliver_each_message_once(
-    fast_sqs_endpoint: str,
+    sqs_endpoint: str,
     database: Database,
     system_database: str,  # noqa: F811
     tmp_path: Path,
     worker_ids: list[str],
 ) -> None:
-    queue_url, dlq_url = new_queues(fast_sqs_endpoint)
+    queue_url, dlq_url = new_queues(sqs_endpoint)
     env = {
         **job_env(queue_url, database, TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL=dlq_url),
         "MELTANO_DATABASE_URI": system_database,
@@ -84,7 +84,7 @@ def test_four_workers_of_one_checkout_deliver_each_message_once(
     seed_ids(queue_url, first)
     setup = start_worker(env, worker_ids[0], tmp_path / "first.log")
     assert setup.wait(timeout=600) == 0, tail(tmp_path / "first.log")
-    valid = sample_bodies(1000, seed=7, foreign_index=None)
+    valid = sample_bodies(400, seed=7, foreign_index=None)
     poison = poison_bodies(5)
     sent = seed_ids(queue_url, valid + poison)
 
