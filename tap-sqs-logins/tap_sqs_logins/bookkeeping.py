@@ -38,8 +38,10 @@ INDEXES = {  # suffix: (column, predicate)
     "transform_pending": ("message_id", TRANSFORM_PENDING),
     "prunable": ("_acked_at", PRUNABLE),
 }
-# Before the bookkeeping columns, each attempted delete was logged in this table.
+# Before the bookkeeping columns, each attempted delete was logged in this table, and dbt
+# (schema sqs_logins) kept the delivered and quarantined message ids.
 LEGACY_LOG = "sqs_acknowledgements"
+LEGACY_DONE = ("sqs_logins.login_deliveries", "sqs_logins.quarantined_messages")
 MIGRATE = """
 update {logins} l set
     _ack_handle = a.receipt_handle,
@@ -66,8 +68,7 @@ def prepare(connection: psycopg.Connection[Any], schema: str) -> bool:
     """
     logins = sql.Identifier(schema, "logins")
     with connection.transaction():
-        table = connection.execute("select to_regclass(%s)", [f'"{schema}".logins']).fetchone()
-        if table is None or table[0] is None:
+        if not _exists(connection, f'"{schema}".logins'):
             return False
         present = {
             row[0]
@@ -109,13 +110,24 @@ def prepare(connection: psycopg.Connection[Any], schema: str) -> bool:
 
 
 def _migrate(connection: psycopg.Connection[Any], schema: str) -> None:
-    log = connection.execute("select to_regclass(%s)", [f'"{schema}".{LEGACY_LOG}']).fetchone()
-    if log and log[0]:
-        connection.execute(
-            sql.SQL(MIGRATE).format(
-                logins=sql.Identifier(schema, "logins"), log=sql.Identifier(schema, LEGACY_LOG)
+    """Carry the legacy acknowledgement log and dbt's results over to the new columns."""
+    logins = sql.Identifier(schema, "logins")
+    if _exists(connection, f'"{schema}".{LEGACY_LOG}'):
+        log = sql.Identifier(schema, LEGACY_LOG)
+        connection.execute(sql.SQL(MIGRATE).format(logins=logins, log=log))
+    for table in LEGACY_DONE:
+        if _exists(connection, table):
+            connection.execute(
+                sql.SQL(
+                    "update {} l set _transformed_at = now() where exists"
+                    " (select from {} d where d.message_id = l.message_id)"
+                ).format(logins, sql.Identifier(*table.split(".")))
             )
-        )
+
+
+def _exists(connection: psycopg.Connection[Any], table: str) -> bool:
+    row = connection.execute("select to_regclass(%s)", [table]).fetchone()
+    return bool(row and row[0])
 
 
 def claim(connection: psycopg.Connection[Any], schema: str, limit: int) -> list[tuple[Any, ...]]:
@@ -152,8 +164,7 @@ def committed(
     connection: psycopg.Connection[Any], schema: str, table: str, message_ids: list[str]
 ) -> set[str]:
     """Return which of ``message_ids`` have a committed row in ``<schema>.<table>``."""
-    exists = connection.execute("select to_regclass(%s)", [f'"{schema}"."{table}"']).fetchone()
-    if not exists or exists[0] is None:
+    if not _exists(connection, f'"{schema}"."{table}"'):
         return set()
     query = sql.SQL("select message_id from {} where message_id = any(%s)").format(
         sql.Identifier(schema, table)

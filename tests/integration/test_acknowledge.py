@@ -182,8 +182,8 @@ def test_legacy_log_migrates_and_old_settled_rows_are_pruned(
     assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(deleted=2, pruned=0)
     with psycopg.connect(database.dsn) as conn:
         conn.execute(
-            "update sqs_staging.logins set _transformed_at = now(), _acked_at = now() - %s::interval"
-            " where message_id <> %s",
+            "update sqs_staging.logins set _transformed_at = now(),"
+            " _acked_at = now() - %s::interval where message_id <> %s",
             ["4 days", messages[2]["MessageId"]],
         )
     assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(pruned=2)

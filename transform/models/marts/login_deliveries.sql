@@ -7,7 +7,11 @@
             {'columns': ['message_id'], 'unique': True},
             {'columns': ['dbt_invocation_id']},
         ],
-        post_hook="{{ insert_into_user_logins() }}",
+        post_hook=[
+            "{{ insert_into_user_logins() }}",
+            "{{ mark_transformed('rejection_reason is null') }}",
+            "{{ prune_deliveries() }}",
+        ],
     )
 }}
 
@@ -15,8 +19,8 @@ with
 
 logins as (
 
-    select * from {{ ref('int_logins_checked') }}
-    where is_deliverable
+    select * from {{ ref('stg_sqs__logins') }}
+    where rejection_reason is null
 
 ),
 

@@ -1,10 +1,15 @@
 -- Incremental (delete+insert by message_id) rather than a table: no rename/drop swap that a
--- concurrent run could trip over; each run refreshes only the messages received since the last.
+-- concurrent run could trip over. Each run adds the rejected messages not yet quarantined
+-- and, in the same transaction, marks their staging rows transformed.
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='message_id',
+        post_hook=[
+            "{{ ensure_index('message_id', unique=true) }}",
+            "{{ mark_transformed('rejection_reason is not null') }}",
+        ],
     )
 }}
 
@@ -12,14 +17,8 @@ with
 
 rejected as (
 
-    select * from {{ ref('int_logins_checked') }}
-    where not is_deliverable
-    {% if is_incremental() %}
-    -- Only what was (re)received since the last run; older rows are already here.
-    and last_received_at >= (
-        select coalesce(max(last_received_at), '-infinity') from {{ this }}
-    )
-    {% endif %}
+    select * from {{ ref('stg_sqs__logins') }}
+    where rejection_reason is not null
 
 ),
 
@@ -29,8 +28,8 @@ final as (
         message_id,
         rejection_reason,
         sent_at,
-        first_received_at,
-        last_received_at,
+        received_at as first_received_at,
+        received_at as last_received_at,
         receive_count,
         dead_letter_message_id
     from rejected
