@@ -133,8 +133,11 @@ def _exists(connection: psycopg.Connection[Any], table: str) -> bool:
 def claim(connection: psycopg.Connection[Any], schema: str, limit: int) -> list[tuple[Any, ...]]:
     """Lock up to ``limit`` rows pending acknowledgement that no other worker holds.
 
-    Call inside a transaction: the rows stay locked until it ends.
+    Call inside a transaction: the rows stay locked until it ends. The planner cannot
+    estimate ``a is distinct from b`` and would scan the whole table for a LIMIT, so this
+    transaction is told to use the partial index.
     """
+    connection.execute("set local enable_seqscan = off")
     query = sql.SQL(CLAIM).format(
         logins=sql.Identifier(schema, "logins"), pending=sql.SQL(ACK_PENDING)
     )
