@@ -80,10 +80,15 @@ class Acknowledger:
                 outcomes.update(outcome for _, _, outcome in settled)
 
     def _settle(
-        self, connection: psycopg.Connection[Any], rows: list[tuple[Any, ...]], pool: Any
+        self,
+        connection: psycopg.Connection[Any],
+        rows: list[tuple[Any, ...]],
+        pool: ThreadPoolExecutor,
     ) -> list[tuple[str, str, str]]:
+        """Decide each claimed row's outcome, deleting the deliverable ones batch by batch."""
         complete = self._complete(connection, [row[0] for row in rows])
-        settled, batches = [], {}
+        settled: list[tuple[str, str, str]] = []
+        batches: dict[str, list[tuple[str, str]]] = {}
         for message_id, queue_url, handle, rejection, dead_letter_id in rows:
             if queue_url is None or queue_url in self.missing:
                 outcome = QUEUE_MISSING
