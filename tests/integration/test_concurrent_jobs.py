@@ -16,6 +16,8 @@ its two workers after one run has created the tables.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import uuid
 from collections import Counter
@@ -23,8 +25,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psutil
+import pytest
 
+from localenv.process import free_port, spawn, stop_pidfile, wait_for_port
 from localenv.sample import sample_bodies
+from localenv.sqs import ACCOUNT_ID
 from tests.conftest import REPO
 from tests.integration.jobs import (
     expected_rows,
@@ -41,9 +46,41 @@ from tests.integration.jobs import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from tests.conftest import Database
+
+
+# moto 5's Queue.delete_message rebuilds the message list without a lock: of concurrent
+# deletes on one queue, some are answered as done but lost (the message comes back later).
+# Real SQS has no such race; this server is localenv.fastmoto with deletes serialised.
+LOCKED_MOTO = """
+import sys, threading
+from moto.server import main
+from moto.sqs import models
+from localenv import fastmoto
+fastmoto.apply()
+lock, delete = threading.Lock(), models.Queue.delete_message
+def locked_delete(self, receipt_handle):
+    with lock:
+        delete(self, receipt_handle)
+models.Queue.delete_message = locked_delete
+main(sys.argv[1:])
+"""
+
+
+@pytest.fixture(scope="module")
+def locked_sqs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a fast moto server whose deletes are thread-safe."""
+    state_dir = tmp_path_factory.mktemp("locked-sqs")
+    port = free_port()
+    env = dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT_ID, PYTHONPATH=str(REPO))
+    argv = [sys.executable, "-c", LOCKED_MOTO, "-H", "127.0.0.1", "-p", str(port)]
+    pid = spawn(argv, "locked-sqs", state_dir, env)
+    wait_for_port("127.0.0.1", port, pid, state_dir / "locked-sqs.log")
+    yield f"http://127.0.0.1:{port}"
+    stop_pidfile("locked-sqs", state_dir)
 
 
 def worker_env(env: dict[str, str], home: Path) -> dict[str, str]:
@@ -60,18 +97,10 @@ def worker_env(env: dict[str, str], home: Path) -> dict[str, str]:
 
 
 def test_two_jobs_at_once_deliver_each_message_once(
-    fast_sqs_endpoint: str, database: Database, tmp_path: Path
+    locked_sqs_endpoint: str, database: Database, tmp_path: Path
 ) -> None:
-    queue_url, dlq_url = new_queues(fast_sqs_endpoint)
-    # moto 5's Queue.delete_message is not thread-safe: of many concurrent deletes on one
-    # queue, some are answered as done but lost. One delete at a time per worker keeps the
-    # final queue count meaningful here (real SQS has no such race).
-    env = job_env(
-        queue_url,
-        database,
-        TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL=dlq_url,
-        SQS_ACK_DELETE_CONCURRENCY="1",
-    )
+    queue_url, dlq_url = new_queues(locked_sqs_endpoint)
+    env = job_env(queue_url, database, TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL=dlq_url)
     first = sample_bodies(20, seed=4, foreign_index=None)
     seed_ids(queue_url, first)
     assert run_job(env, tmp_path / "first.log") == 0, tail(tmp_path / "first.log")
