@@ -1,6 +1,7 @@
 {#- Post-hook, in the model's transaction: the staging rows of `verdict` that this model now
     holds (delivered or quarantined) leave dbt's pending set. Driven by the partial index on
-    _transformed_at is null, then the model's unique message_id index. -#}
+    _transformed_at is null, then (offset 0 keeps it a per-row probe, never a hash of the
+    whole table) the model's unique message_id index. -#}
 {% macro mark_transformed(verdict) -%}
     update {{ source('sqs', 'logins') }} as staged
     set _transformed_at = now()
@@ -8,6 +9,7 @@
       and staged.{{ verdict }}
       and exists (
           select 1 from {{ this }} as done where done.message_id = staged.message_id
+          offset 0
       )
 {%- endmacro %}
 

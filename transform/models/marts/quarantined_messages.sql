@@ -1,11 +1,10 @@
--- Incremental (delete+insert by message_id) rather than a table: no rename/drop swap that a
--- concurrent run could trip over. Each run adds the rejected messages not yet quarantined
--- and, in the same transaction, marks their staging rows transformed.
+-- Incremental (append) rather than a table: no rename/drop swap that a concurrent run could
+-- trip over. Each run adds the rejected messages not yet quarantined and, in the same
+-- transaction, marks their staging rows transformed.
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='message_id',
+        incremental_strategy='append',
         post_hook=[
             "{{ ensure_index('message_id', unique=true) }}",
             "{{ mark_transformed('rejection_reason is not null') }}",
@@ -17,8 +16,16 @@ with
 
 rejected as (
 
-    select * from {{ ref('stg_sqs__logins') }}
+    select * from {{ ref('stg_sqs__logins') }} as logins
     where rejection_reason is not null
+    {% if is_incremental() %}
+    -- A copy staged again after pruning; offset 0: a per-row probe of the unique index.
+    and not exists (
+        select 1 from {{ this }} as quarantined
+        where quarantined.message_id = logins.message_id
+        offset 0
+    )
+    {% endif %}
 
 ),
 
