@@ -88,6 +88,7 @@ def test_create_date_is_the_utc_send_date_whatever_the_time_zone(db: Database) -
 
 def test_two_concurrent_runs_quarantine_every_message_once(db: Database) -> None:
     """600 poison and 200 valid messages staged while two workers' dbt runs overlap."""
+    db.dbt("run")  # the first run creates the tables: two first runs would both try
     stop = threading.Event()
     failures: list[str] = []
 
