@@ -3,10 +3,11 @@
 moto 5.2 reads a slow, freezegun-aware clock for every message on every scan of a queue, and
 recomputes all queue attributes (three such scans) on each send and twice per received message.
 A queue of 2,000 messages then takes a second per receive. `apply()` swaps in the system clock
-and reads the retention period directly. moto's receive also has no lock, so two concurrent
-receivers (the tap runs several) could both take one message, which real SQS never allows:
-`apply()` serialises receives. Queue semantics (visibility, receipt handles, deletes, attribute
-counts) are otherwise unchanged. Run the server with `python -m localenv.fastmoto -H HOST -p PORT`.
+and reads the retention period directly. moto's receives and deletes also take no lock: two
+concurrent receivers (the tap runs several) could both take one message, and of concurrent
+deletes (the acknowledgement runs several) some are answered as done but lost. Real SQS does
+neither, so `apply()` serialises both. Queue semantics (visibility, receipt handles, deletes,
+attribute counts) are otherwise unchanged. Serve it: `python -m localenv.fastmoto -H HOST -p PORT`.
 """
 
 from __future__ import annotations
@@ -36,12 +37,18 @@ def _retained(self: models.SQSBackend, queue_name: str, message: models.Message)
 
 
 _RECEIVE = models.SQSBackend.receive_message
-_RECEIVING = threading.Lock()
+_DELETE = models.Queue.delete_message
+_QUEUE_LOCK = threading.Lock()
 
 
 def _receive_atomically(*args: Any, **kwargs: Any) -> list[models.Message]:
-    with _RECEIVING:
+    with _QUEUE_LOCK:
         return _RECEIVE(*args, **kwargs)
+
+
+def _delete_atomically(self: models.Queue, receipt_handle: str) -> None:
+    with _QUEUE_LOCK:
+        _DELETE(self, receipt_handle)
 
 
 def apply() -> None:
@@ -50,6 +57,7 @@ def apply() -> None:
     models.unix_time_millis = _unix_time_millis
     models.SQSBackend.is_message_valid_based_on_retention_period = _retained
     models.SQSBackend.receive_message = _receive_atomically  # type: ignore[method-assign]
+    models.Queue.delete_message = _delete_atomically  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Delete from SQS exactly the messages whose rows target-postgres has committed.
+"""Delete from SQS exactly the messages whose whole outcome target-postgres has committed.
 
-The Singer stream is one-way, so the tap cannot learn what the target committed.
-This step, run after the target in the same ``meltano run``, reads the committed
-staging rows instead: every valid login and every poison message already on the
-dead-letter queue is deleted with the receipt handle stored beside it. A message
-whose handle has expired comes back, is upserted with a new handle, and goes next time.
+The Singer stream is one-way, so the tap cannot learn what the target committed. This step,
+run after the target in the same ``meltano run``, reads the committed staging rows instead
+(only those pending, see bookkeeping.py), and deletes a message with the receipt handle
+stored beside it when its row is a valid login or a poison message with a dead-letter copy,
+and every stream the maps derive from ``logins`` holds its message id. Rows are claimed with
+``FOR UPDATE SKIP LOCKED``, so two workers never delete the same messages; each row's outcome
+is committed with its claim, so a crash repeats at most one claim's deletes.
 """
 
 from __future__ import annotations
@@ -12,17 +14,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg import sql
 
-from tap_sqs_logins import preflight
+from tap_sqs_logins import bookkeeping, preflight
 from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
+from tap_sqs_logins.derived import DerivedStreamError, derived_streams
 from tap_sqs_logins.tap import TapSqsLogins
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
 logger = logging.getLogger("tap-sqs-logins-ack")
 
@@ -34,64 +38,132 @@ POSTGRES_SETTINGS = {  # environment variable: (libpq keyword, default of the re
     "TARGET_POSTGRES_DATABASE": ("dbname", "postgres"),
 }
 SCHEMA_SETTING = "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"
-
-CREATE_LOG = """
-create table if not exists {log} (
-    receipt_handle text primary key,
-    message_id text not null,
-    deleted boolean not null,
-    acknowledged_at timestamptz not null default now()
-)"""
-PENDING = """
-select l.queue_url, l.receipt_handle, l.message_id from {logins} l
-where l.receipt_handle is not null
-  and l.queue_url is not null
-  and (l.rejection_reason is null or l.dead_letter_message_id is not null)
-  and not exists (select from {log} a where a.receipt_handle = l.receipt_handle)
-limit 1000"""
-RECORD = """
-insert into {log} (receipt_handle, message_id, deleted) values (%s, %s, %s)
-on conflict do nothing"""
+SETTINGS = {  # Contract 3; environment variable: default
+    "SQS_ACK_DELETE_CONCURRENCY": 8,
+    "SQS_ACK_STAGING_RETENTION_DAYS": 3,
+}
+CLAIM_SIZE = 500  # rows locked, deleted and recorded per transaction
+# Outcomes recorded in _ack_outcome.
+DELETED, REFUSED, LEFT, INCOMPLETE, QUEUE_MISSING = (
+    "deleted",  # gone from SQS
+    "refused",  # the receipt handle had expired: SQS redelivers it, and it goes next time
+    "left",  # poison without a dead-letter copy: the queue's redrive policy takes it
+    "incomplete",  # a derived stream has no row for it yet: SQS redelivers it
+    "queue missing",  # its queue no longer exists
+)
 
 
-def acknowledge(conninfo: str, schema: str, config: Mapping[str, Any]) -> tuple[int, int]:
-    """Delete the committed messages; return (deleted, refused) counts.
+class Acknowledger:
+    """Settles pending staging rows claim by claim, with one SQS client per queue."""
+
+    def __init__(
+        self, config: Mapping[str, Any], schema: str, derived: list[str], concurrency: int
+    ) -> None:
+        self.config = config
+        self.schema = schema
+        self.derived = derived
+        self.concurrency = concurrency
+        self.queues: dict[str, SqsQueue] = {}
+        self.missing: Counter[str] = Counter()
+
+    def run(self, connection: psycopg.Connection[Any]) -> Counter[str]:
+        """Settle every pending row; return how many got each outcome."""
+        outcomes: Counter[str] = Counter()
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            while True:
+                with connection.transaction():
+                    rows = bookkeeping.claim(connection, self.schema, CLAIM_SIZE)
+                    if not rows:
+                        return outcomes
+                    settled = self._settle(connection, rows, pool)
+                    bookkeeping.record(connection, self.schema, settled)
+                outcomes.update(outcome for _, _, outcome in settled)
+
+    def _settle(
+        self,
+        connection: psycopg.Connection[Any],
+        rows: list[tuple[Any, ...]],
+        pool: ThreadPoolExecutor,
+    ) -> list[tuple[str, str, str]]:
+        """Decide each claimed row's outcome, deleting the deliverable ones batch by batch."""
+        complete = self._complete(connection, [row[0] for row in rows])
+        settled: list[tuple[str, str, str]] = []
+        batches: dict[str, list[tuple[str, str]]] = {}
+        for message_id, queue_url, handle, rejection, dead_letter_id in rows:
+            if queue_url is None or queue_url in self.missing:
+                outcome = QUEUE_MISSING
+                self.missing[str(queue_url)] += 1
+            elif rejection is not None and dead_letter_id is None:
+                outcome = LEFT
+            elif message_id not in complete:
+                outcome = INCOMPLETE
+            else:
+                batches.setdefault(queue_url, []).append((message_id, handle))
+                continue
+            settled.append((message_id, handle, outcome))
+        jobs = [
+            (url, pool.submit(self._delete, self._queue(url), entries[start : start + BATCH_SIZE]))
+            for url, entries in batches.items()
+            for start in range(0, len(entries), BATCH_SIZE)
+        ]
+        for url, job in jobs:
+            results = job.result()
+            if gone := sum(outcome == QUEUE_MISSING for _, _, outcome in results):
+                self.missing[url] += gone
+            settled += results
+        return settled
+
+    def _complete(self, connection: psycopg.Connection[Any], message_ids: list[str]) -> set[str]:
+        """The message ids that every derived stream has committed."""
+        complete = set(message_ids)
+        for table in self.derived:
+            complete &= bookkeeping.committed(connection, self.schema, table, message_ids)
+        return complete
+
+    def _queue(self, url: str) -> SqsQueue:
+        if url not in self.queues:
+            self.queues[url] = SqsQueue(self.config, url)
+        return self.queues[url]
+
+    @staticmethod
+    def _delete(queue: SqsQueue, entries: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        try:
+            refused = set(queue.delete([handle for _, handle in entries]))
+        except QueueError as error:
+            if "does not exist" not in str(error):
+                raise
+            return [(message_id, handle, QUEUE_MISSING) for message_id, handle in entries]
+        return [(m, h, REFUSED if h in refused else DELETED) for m, h in entries]
+
+
+def acknowledge(
+    conninfo: str,
+    schema: str,
+    config: Mapping[str, Any],
+    concurrency: int = SETTINGS["SQS_ACK_DELETE_CONCURRENCY"],
+    retention_days: int = SETTINGS["SQS_ACK_STAGING_RETENTION_DAYS"],
+) -> Counter[str]:
+    """Settle the pending staging rows and prune old settled ones; count each outcome.
 
     Each message is deleted from the queue its row says it came from, using the tap's
-    AWS settings (``config``). Each batch is logged (and committed) right after SQS
-    answers, so a crash repeats at most one batch of deletes, and every handle leaves
-    the pending set once tried.
+    AWS settings (``config``); staged rows whose queue no longer exists are reported, not
+    fatal. The count of pruned rows is under ``"pruned"``.
     """
-    queues: dict[str, SqsQueue] = {}
-    names = {
-        "logins": sql.Identifier(schema, "logins"),
-        "log": sql.Identifier(schema, "sqs_acknowledgements"),
-    }
-    deleted = refused = 0
+    acknowledger = Acknowledger(config, schema, derived_streams(config), concurrency)
     with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(sql.SQL(CREATE_LOG).format(**names))
-        for queue_url, batch in _batches(connection, sql.SQL(PENDING).format(**names)):
-            queue = queues.setdefault(queue_url, SqsQueue(config, queue_url))
-            failed = set(queue.delete([handle for handle, _ in batch]))
-            rows = [(handle, message_id, handle not in failed) for handle, message_id in batch]
-            with connection.cursor() as cursor:
-                cursor.executemany(sql.SQL(RECORD).format(**names), rows)
-            deleted += len(batch) - len(failed)
-            refused += len(failed)
-    return deleted, refused
-
-
-def _batches(
-    connection: psycopg.Connection[Any], query: sql.Composed
-) -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    """Yield (queue URL, [(handle, message id)…]) batches, re-querying as the log fills."""
-    while pending := connection.execute(query).fetchall():
-        by_queue: dict[str, list[tuple[str, str]]] = {}
-        for queue_url, handle, message_id in pending:
-            by_queue.setdefault(queue_url, []).append((handle, message_id))
-        for queue_url, entries in by_queue.items():
-            for start in range(0, len(entries), BATCH_SIZE):
-                yield queue_url, entries[start : start + BATCH_SIZE]
+        if not bookkeeping.prepare(connection, schema):
+            return Counter()
+        outcomes = acknowledger.run(connection)
+        outcomes["pruned"] = bookkeeping.prune(connection, schema, retention_days)
+    for url, count in acknowledger.missing.items():
+        logger.warning(
+            "%d staged messages came from queue %s, which no longer exists: recorded as "
+            "'%s' and skipped.",
+            count,
+            url,
+            QUEUE_MISSING,
+        )
+    return outcomes
 
 
 def postgres_conninfo(environ: Mapping[str, str]) -> str:
@@ -101,6 +173,28 @@ def postgres_conninfo(environ: Mapping[str, str]) -> str:
     )
 
 
+def settings(environ: Mapping[str, str]) -> dict[str, int]:
+    """Read the SQS_ACK_* settings; a bad value names its variable."""
+    values = {}
+    for name, default in SETTINGS.items():
+        text = environ.get(name) or str(default)
+        if not text.isdigit() or (name == "SQS_ACK_DELETE_CONCURRENCY" and int(text) < 1):
+            raise SystemExit(f"tap-sqs-logins-ack: {name} must be a whole number, not {text!r}")
+        values[name] = int(text)
+    return values
+
+
+def check(config: Mapping[str, Any]) -> None:
+    """Check Postgres, both queues and the stream maps; exit naming the setting to fix."""
+    try:
+        preflight.check_postgres(postgres_conninfo(os.environ))
+        preflight.check_queues(config)
+        derived_streams(config)
+    except (preflight.PreflightError, DerivedStreamError) as error:
+        raise SystemExit(f"tap-sqs-logins-ack --check: {error}") from None
+    logger.info("Postgres, SQS and the stream maps are usable as configured.")
+
+
 def main() -> None:
     """Run the acknowledgement step with the tap's settings (TAP_SQS_LOGINS_*)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -108,25 +202,27 @@ def main() -> None:
         "--config", action="append", help="tap config file(s); default: environment"
     )
     parser.add_argument(
-        "--check", action="store_true", help="only check Postgres and SQS, then exit"
+        "--check", action="store_true", help="only check Postgres, SQS and the stream maps"
     )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"
     )
     config = TapSqsLogins(config=args.config, parse_env_config=True, setup_mapper=False).config
-    schema = os.environ.get(SCHEMA_SETTING, "sqs_staging")
     if args.check:
-        try:
-            preflight.check_postgres(postgres_conninfo(os.environ))
-            preflight.check_queues(config)
-        except preflight.PreflightError as error:
-            raise SystemExit(f"tap-sqs-logins-ack --check: {error}") from None
-        logger.info("Postgres and SQS are reachable as configured.")
+        check(config)
         return
+    values = settings(os.environ)
+    schema = os.environ.get(SCHEMA_SETTING, "sqs_staging")
     try:
-        deleted, refused = acknowledge(postgres_conninfo(os.environ), schema, config)
-    except QueueError as error:
+        outcomes = acknowledge(
+            postgres_conninfo(os.environ),
+            schema,
+            config,
+            values["SQS_ACK_DELETE_CONCURRENCY"],
+            values["SQS_ACK_STAGING_RETENTION_DAYS"],
+        )
+    except (QueueError, DerivedStreamError) as error:
         raise SystemExit(f"tap-sqs-logins-ack: {error}") from None
     except psycopg.OperationalError as error:
         first_line = str(error).strip().splitlines()[0]
@@ -134,7 +230,6 @@ def main() -> None:
             f"tap-sqs-logins-ack: cannot use Postgres ({first_line}): check TARGET_POSTGRES_*"
         ) from None
     logger.info(
-        "Deleted %d committed messages from SQS; %d handles had expired and will be redelivered.",
-        deleted,
-        refused,
+        "Acknowledged staged messages: %s.",
+        ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "none",
     )

@@ -2,69 +2,212 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 import psycopg
+import pytest
 
 from localenv.sqs import sqs_client
 from tap_sqs_logins.acknowledge import acknowledge
+from tap_sqs_logins.derived import DerivedStreamError, derived_streams
 
 if TYPE_CHECKING:
     from tests.conftest import Database
 
+CONFIG = {"region": "us-east-1"}  # the queue URL comes from each row
 STAGING = """
 create schema sqs_staging;
 create table sqs_staging.logins (
     message_id text primary key, queue_url text, receipt_handle text,
     rejection_reason text, dead_letter_message_id text
 )"""
+INSERT = "insert into sqs_staging.logins values (%s, %s, %s, %s, %s)"
+MASKING = {"masked_ip": "mask(ip)", "masked_device_id": "mask(device_id)", "ip": None}
+SEALED = {
+    "logins": MASKING,
+    "sealed_logins": {
+        "__source__": "logins",
+        "__else__": None,
+        "__key_properties__": ["message_id"],
+        "message_id": "message_id",
+        "sealed_ip": "seal(ip)",
+    },
+}
 
 
-def receive_all(client: object, queue_url: str, count: int) -> list[dict]:
-    messages: list[dict] = []
+def received(queue_url: str, count: int) -> list[dict[str, Any]]:
+    """Send `count` messages and receive them all (hidden for 10 minutes)."""
+    client = sqs_client(queue_url.rsplit("/", 2)[0])
+    for start in range(0, count, 10):
+        entries = [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(min(10, count - start))]
+        client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    messages: list[dict[str, Any]] = []
     while len(messages) < count:
-        messages += client.receive_message(  # type: ignore[attr-defined]
+        messages += client.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600
         ).get("Messages", [])
     return messages
 
 
+def in_flight(queue_url: str) -> int:
+    attributes = sqs_client(queue_url.rsplit("/", 2)[0]).get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def stage(database: Database, rows: list[tuple[Any, ...]], ddl: str = STAGING) -> None:
+    with psycopg.connect(database.dsn) as conn:
+        conn.execute(ddl)
+        conn.cursor().executemany(INSERT, rows)
+
+
+def outcomes(database: Database) -> Counter[str]:
+    with psycopg.connect(database.dsn) as conn:
+        rows = conn.execute("select _ack_outcome from sqs_staging.logins").fetchall()
+    return Counter(row[0] for row in rows)
+
+
 def test_deletes_exactly_the_committed_deliverable_rows_once(
     queue_url: str, database: Database
 ) -> None:
-    client = sqs_client(queue_url.rsplit("/", 2)[0])
-    for i in range(25):
-        client.send_message(QueueUrl=queue_url, MessageBody=f"m{i}")
-    messages = receive_all(client, queue_url, 25)
+    messages = received(queue_url, 25)
     valid, poison_kept, poison_dead_lettered, uncommitted = (
         messages[:20],
         messages[20:22],
         messages[22:24],
         messages[24:],
     )
-    rows = [(m["MessageId"], m["ReceiptHandle"], None, None) for m in valid]
-    rows += [(m["MessageId"], m["ReceiptHandle"], "not JSON", None) for m in poison_kept]
+    rows = [(m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in valid]
+    rows += [(m["MessageId"], queue_url, m["ReceiptHandle"], "bad", None) for m in poison_kept]
     rows += [
-        (m["MessageId"], m["ReceiptHandle"], "not JSON", "dlq-id") for m in poison_dead_lettered
+        (m["MessageId"], queue_url, m["ReceiptHandle"], "bad", "dlq-id")
+        for m in poison_dead_lettered
     ]
-    rows.append(("expired", "a-handle-sqs-no-longer-knows", None, None))
-    rows = [(message_id, queue_url, *rest) for message_id, *rest in rows]
+    rows.append(("expired", queue_url, "a-handle-sqs-no-longer-knows", None, None))
+    stage(database, rows)
+
+    counts = acknowledge(database.dsn, "sqs_staging", CONFIG)
+
+    assert counts == Counter(deleted=22, refused=1, left=2, pruned=0)
+    assert in_flight(queue_url) == len(poison_kept) + len(uncommitted)  # still on the queue
+    assert outcomes(database) == Counter(deleted=22, refused=1, left=2)
+    assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(pruned=0)
+
+    with psycopg.connect(database.dsn) as conn:  # redelivered: a new handle is pending again
+        conn.execute(
+            "update sqs_staging.logins set receipt_handle = 'new' where message_id = %s",
+            [valid[0]["MessageId"]],
+        )
+    assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(refused=1, pruned=0)
+
+
+def test_a_message_whose_derived_row_is_missing_is_not_deleted(
+    queue_url: str, database: Database
+) -> None:
+    messages = received(queue_url, 6)
+    stage(database, [(m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in messages])
     with psycopg.connect(database.dsn) as conn:
-        conn.execute(STAGING)
+        conn.execute("create table sqs_staging.sealed_logins (message_id text primary key)")
         conn.cursor().executemany(
-            "insert into sqs_staging.logins values (%s, %s, %s, %s, %s)", rows
+            "insert into sqs_staging.sealed_logins values (%s)",
+            [(m["MessageId"],) for m in messages[:4]],
         )
 
-    config = {"region": "us-east-1"}  # the queue URL comes from each row
-    deleted, refused = acknowledge(database.dsn, "sqs_staging", config)
+    counts = acknowledge(database.dsn, "sqs_staging", {**CONFIG, "stream_maps": SEALED})
 
-    assert (deleted, refused) == (22, 1)
-    attributes = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
-    in_flight = int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
-    assert in_flight == len(poison_kept) + len(uncommitted)  # still on the queue
+    assert counts == Counter(deleted=4, incomplete=2, pruned=0)
+    assert in_flight(queue_url) == 2
+
+
+def test_staged_rows_of_a_deleted_queue_are_reported_and_skipped(
+    queue_url: str, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = sqs_client(queue_url.rsplit("/", 2)[0])
+    gone = client.create_queue(QueueName=f"{queue_url.rsplit('/', 1)[1]}-gone")["QueueUrl"]
+    live, dead = received(queue_url, 3), received(gone, 12)
+    client.delete_queue(QueueUrl=gone)
+    rows = [(m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in live]
+    rows += [(m["MessageId"], gone, m["ReceiptHandle"], None, None) for m in dead]
+    stage(database, rows)
+
+    with caplog.at_level(logging.WARNING):
+        counts = acknowledge(database.dsn, "sqs_staging", CONFIG)
+
+    assert counts == Counter({"deleted": 3, "queue missing": 12, "pruned": 0})
+    assert f"12 staged messages came from queue {gone}" in caplog.text
+
+
+def test_two_workers_never_delete_the_same_rows(sqs_endpoint: str, database: Database) -> None:
+    client = sqs_client(sqs_endpoint)
+    queue_url = client.create_queue(QueueName=f"two-workers-{id(database)}")["QueueUrl"]
+    messages = received(queue_url, 1200)
+    stage(database, [(m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in messages])
+    results: list[Counter[str]] = []
+    workers = [
+        threading.Thread(
+            target=lambda: results.append(acknowledge(database.dsn, "sqs_staging", CONFIG))
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    # Each worker counts the rows it claimed: together exactly the 1,200, so none twice.
+    # (The queue's own count is not checked: moto 5's delete_message is not thread-safe and
+    # loses some of many concurrent deletes; those messages would simply come back.)
+    assert sum(results, Counter()) == Counter(deleted=1200, pruned=0)
+    assert all(result["deleted"] for result in results), results  # both did work
+
+
+def test_legacy_log_migrates_and_old_settled_rows_are_pruned(
+    queue_url: str, database: Database
+) -> None:
+    messages = received(queue_url, 3)
+    stage(database, [(m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in messages])
     with psycopg.connect(database.dsn) as conn:
-        log = conn.execute(
-            "select deleted, count(*) from sqs_staging.sqs_acknowledgements group by 1"
-        ).fetchall()
-    assert sorted(log) == [(False, 1), (True, 22)]
-    assert acknowledge(database.dsn, "sqs_staging", config) == (0, 0)
+        conn.execute(
+            "create table sqs_staging.sqs_acknowledgements (receipt_handle text primary key,"
+            " message_id text not null, deleted boolean not null,"
+            " acknowledged_at timestamptz not null default now())"
+        )
+        conn.execute(
+            "insert into sqs_staging.sqs_acknowledgements values (%s, %s, true, now())",
+            [messages[0]["ReceiptHandle"], messages[0]["MessageId"]],
+        )
+
+    assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(deleted=2, pruned=0)
+    with psycopg.connect(database.dsn) as conn:
+        conn.execute(
+            "update sqs_staging.logins set _transformed_at = now(),"
+            " _acked_at = now() - %s::interval where message_id <> %s",
+            ["4 days", messages[2]["MessageId"]],
+        )
+    assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(pruned=2)
+    assert outcomes(database) == Counter(deleted=1)
+
+
+@pytest.mark.parametrize(
+    ("maps", "error"),
+    [
+        ({"logins": MASKING, "copy": {"__source__": "log*", "__else__": None, "x": "1"}}, "copy"),
+        ({"logins": {**MASKING, "__alias__": "raw"}}, "own name"),
+        ({"*": None}, "own name"),
+    ],
+)
+def test_maps_the_acknowledgement_cannot_check_are_refused(maps: dict, error: str) -> None:
+    with pytest.raises(DerivedStreamError, match="stream_maps") as raised:
+        derived_streams({"stream_maps": maps})
+    assert error in str(raised.value)
+
+
+def test_derived_streams_follow_the_sdk_rules() -> None:
+    assert derived_streams({"stream_maps": {"logins": MASKING}}) == []
+    assert derived_streams({"stream_maps": SEALED}) == ["sealed_logins"]
+    wildcard = {"*": MASKING, "all": {"__source__": "l?gins"}}
+    assert derived_streams({"stream_maps": wildcard}) == ["all"]

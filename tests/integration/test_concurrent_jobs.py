@@ -1,39 +1,22 @@
-"""Two `meltano run` jobs on one queue at the same time still deliver each message once.
+"""Meltano refuses a second run of a job whose state id is already running.
 
-Meltano refuses a second run of a job whose state id is already running (the first one's
-heartbeat is less than 5 minutes old) unless it is given `--force`. Even then, two runs in one
-project directory clash: both write the tap's catalog to `.meltano/run/tap-sqs-logins/
-tap.properties.json` (one reads the other's half-written file) and dbt's `transform/target`.
-So each worker gets its own state id (`--state-id-suffix`), its own Meltano system directory
-(`MELTANO_SYS_DIR_ROOT`, sharing the installed plugins) and its own dbt target and log paths,
-as separate containers of the same project would.
-
-The first run on a new database is not concurrent-safe: two runs that both find the staging
-table or a dbt model missing both create it, and the second fails ("relation ... already
-exists"). That failure loses and doubles nothing, and the next run succeeds; this test starts
-its two workers after one run has created the tables.
+Its heartbeat must be 5 minutes old before the same state id runs again, unless `--force` is
+given. Workers therefore run with their own state ids (`bin/worker`, tests/integration/
+test_workers.py).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections import Counter
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psutil
 
 from localenv.sample import sample_bodies
-from tests.conftest import REPO
 from tests.integration.jobs import (
-    expected_rows,
-    fetch,
     find_child,
     job_env,
-    new_queues,
-    poison_bodies,
-    queue_counts,
     run_job,
     seed_ids,
     start_job,
@@ -44,58 +27,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.conftest import Database
-
-
-def worker_env(env: dict[str, str], home: Path) -> dict[str, str]:
-    """`env` with a Meltano system directory and dbt paths of the worker's own under `home`."""
-    for kind in ("extractors", "loaders", "utilities"):
-        (home / ".meltano").mkdir(parents=True, exist_ok=True)
-        (home / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
-    return {
-        **env,
-        "MELTANO_SYS_DIR_ROOT": str(home / ".meltano"),
-        "DBT_TARGET_PATH": str(home / "dbt-target"),
-        "DBT_LOG_PATH": str(home / "dbt-logs"),
-    }
-
-
-def test_two_jobs_at_once_deliver_each_message_once(
-    sqs_endpoint: str, database: Database, tmp_path: Path
-) -> None:
-    queue_url, dlq_url = new_queues(sqs_endpoint)
-    env = job_env(queue_url, database, TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL=dlq_url)
-    first = sample_bodies(20, seed=4, foreign_index=None)
-    seed_ids(queue_url, first)
-    assert run_job(env, tmp_path / "first.log") == 0, tail(tmp_path / "first.log")
-    valid = sample_bodies(1000, seed=5, foreign_index=None)
-    poison = poison_bodies(5)
-    sent = seed_ids(queue_url, valid + poison)
-    logs = [tmp_path / "a.log", tmp_path / "b.log"]
-
-    jobs = [
-        start_job(worker_env(env, tmp_path / log.stem), log, f"--state-id-suffix={log.stem}")
-        for log in logs
-    ]
-    assert [job.wait(timeout=600) for job in jobs] == [0, 0], tail(logs[0]) + tail(logs[1])
-
-    assert queue_counts(queue_url) == (0, 0)
-    today = datetime.now(timezone.utc).date().isoformat()
-    delivered = fetch(
-        database,
-        "select user_id, device_type, masked_ip, masked_device_id,"
-        " locale, app_version, create_date::text from public.user_logins",
-    )
-    assert Counter(delivered) == expected_rows(first + valid, today)
-    quarantined = fetch(database, "select message_id from sqs_logins.quarantined_messages")
-    poison_ids = {message_id for message_id, body in sent.items() if body in poison}
-    assert Counter(row[0] for row in quarantined) == Counter(poison_ids)
-    read = [
-        int(line.split("Stopped after ")[1].split()[0])
-        for log in logs
-        for line in log.read_text().splitlines()
-        if "Stopped after " in line
-    ]
-    print(f"both jobs read messages: {read or 'until the queue was empty'}")
 
 
 def test_a_second_run_of_the_same_state_id_is_refused(

@@ -7,7 +7,11 @@
             {'columns': ['message_id'], 'unique': True},
             {'columns': ['dbt_invocation_id']},
         ],
-        post_hook="{{ insert_into_user_logins() }}",
+        post_hook=[
+            "{{ insert_into_user_logins() }}",
+            "{{ mark_transformed('rejection_reason is null') }}",
+            "{{ prune_deliveries() }}",
+        ],
     )
 }}
 
@@ -15,8 +19,8 @@ with
 
 logins as (
 
-    select * from {{ ref('int_logins_checked') }}
-    where is_deliverable
+    select * from {{ ref('stg_sqs__logins') }}
+    where rejection_reason is null
 
 ),
 
@@ -24,9 +28,12 @@ undelivered as (
 
     select * from logins
     {% if is_incremental() %}
+    -- offset 0 keeps this a per-row probe of the unique index: as a join, the planner would
+    -- hash the whole ledger once enough rows are pending.
     where not exists (
         select 1 from {{ this }} as delivered
         where delivered.message_id = logins.message_id
+        offset 0
     )
     {% endif %}
 

@@ -1,10 +1,14 @@
--- Incremental (delete+insert by message_id) rather than a table: no rename/drop swap that a
--- concurrent run could trip over; each run refreshes only the messages received since the last.
+-- Incremental (append) rather than a table: no rename/drop swap that a concurrent run could
+-- trip over. Each run adds the rejected messages not yet quarantined and, in the same
+-- transaction, marks their staging rows transformed.
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='message_id',
+        incremental_strategy='append',
+        post_hook=[
+            "{{ ensure_index('message_id', unique=true) }}",
+            "{{ mark_transformed('rejection_reason is not null') }}",
+        ],
     )
 }}
 
@@ -12,12 +16,14 @@ with
 
 rejected as (
 
-    select * from {{ ref('int_logins_checked') }}
-    where not is_deliverable
+    select * from {{ ref('stg_sqs__logins') }} as logins
+    where rejection_reason is not null
     {% if is_incremental() %}
-    -- Only what was (re)received since the last run; older rows are already here.
-    and last_received_at >= (
-        select coalesce(max(last_received_at), '-infinity') from {{ this }}
+    -- A copy staged again after pruning; offset 0: a per-row probe of the unique index.
+    and not exists (
+        select 1 from {{ this }} as quarantined
+        where quarantined.message_id = logins.message_id
+        offset 0
     )
     {% endif %}
 
@@ -29,8 +35,8 @@ final as (
         message_id,
         rejection_reason,
         sent_at,
-        first_received_at,
-        last_received_at,
+        received_at as first_received_at,
+        received_at as last_received_at,
         receive_count,
         dead_letter_message_id
     from rejected
