@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import psutil
 import psycopg
 
+from localenv.postgres import find_bindir
 from localenv.sqs import sqs_client
 from tests.conftest import REPO
 
@@ -234,6 +236,14 @@ def poison_bodies(count: int) -> list[str]:
             json.dumps({**login, "user_id": f"nul\x00{i}"}),
         ]
     return bodies
+
+
+def pg_dump(database: Database) -> bytes:
+    """A plain-text dump of the whole database (the system's pg_dump, else pgserver's)."""
+    program = shutil.which("pg_dump") or str(find_bindir(wheel=True) / "pg_dump")
+    return subprocess.run(
+        [program, "--dbname", database.dsn], capture_output=True, check=True
+    ).stdout
 
 
 def fetch(database: Database, query: str) -> list[tuple[object, ...]]:

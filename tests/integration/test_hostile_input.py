@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psycopg
-import pytest
 
-from localenv.postgres import find_bindir
 from localenv.sample import sample_bodies
 from localenv.sqs import sqs_client
 from tests.conftest import REPO
@@ -28,13 +25,13 @@ from tests.integration.jobs import (
     drain,
     fetch,
     job_env,
+    pg_dump,
     queue_counts,
     run_job,
     seed_ids,
-    start_job,
     tail,
 )
-from tests.integration.test_concurrent_jobs import worker_env
+from tests.integration.test_workers import start_worker, worker_ids  # noqa: F401  (fixture)
 from tests.keys import rsa_key_pair
 
 if TYPE_CHECKING:
@@ -142,10 +139,7 @@ def check_outcome(database: Database, case: dict, queue: str, dead: str, day: st
 
 def check_no_leak(database: Database, secrets: set[str], places: dict[str, bytes]) -> None:
     """No raw ip, device_id or personal key name in the database, Meltano's files or logs."""
-    pg_dump = str(find_bindir() / "pg_dump")
-    places["pg_dump"] = subprocess.run(
-        [pg_dump, "--dbname", database.dsn], capture_output=True, check=True
-    ).stdout
+    places["pg_dump"] = pg_dump(database)
     for name, content in places.items():
         leaked = sorted(s for s in secrets if s.encode() in content)
         assert not leaked, f"raw values in {name}: {leaked[:3]}"
@@ -180,25 +174,24 @@ def test_hostile_bodies_twice_on_a_redrive_queue_in_a_far_time_zone(
     check_no_leak(database, case["secrets"], places)
 
 
-@pytest.mark.parametrize("workers", [2])
 def test_hostile_bodies_with_workers_at_once(
-    sqs_endpoint: str, database: Database, tmp_path: Path, workers: int
+    sqs_endpoint: str,
+    database: Database,
+    tmp_path: Path,
+    worker_ids: list[str],  # noqa: F811
 ) -> None:
     day = utc_day()
     env, case, queue, dead = set_up(sqs_endpoint, database, "hostile-workers")
     warm_up = tmp_path / "warm-up.log"  # a first run creates the tables (not concurrent-safe)
     assert run_job({**env, "TAP_SQS_LOGINS_MAX_MESSAGES": "10"}, warm_up) == 0, tail(warm_up)
-    logs = [tmp_path / f"worker-{n}.log" for n in range(workers)]
-    homes = [tmp_path / log.stem for log in logs]
-    jobs = [
-        start_job(worker_env(env, home), log, f"--state-id-suffix={log.stem}")
-        for log, home in zip(logs, homes, strict=True)
-    ]
-    assert [job.wait(timeout=900) for job in jobs] == [0] * workers, "".join(map(tail, logs))
+    workers = worker_ids[:2]
+    logs = [tmp_path / f"{worker}.log" for worker in workers]
+    jobs = [start_worker(env, worker, log) for worker, log in zip(workers, logs, strict=True)]
+    assert [job.wait(timeout=900) for job in jobs] == [0, 0], "".join(map(tail, logs))
     assert run_job(env, tmp_path / "last.log") == 0  # picks up nothing new; must still pass
     assert utc_day() == day, "the test crossed midnight UTC; run it again"
     check_outcome(database, case, queue, dead, day)
     places = {log.name: log.read_bytes() for log in logs}
-    for home in homes:
-        places.update(meltano_files(home / ".meltano"))
+    for worker in workers:
+        places.update(meltano_files(REPO / ".meltano" / "workers" / worker))
     check_no_leak(database, case["secrets"], places)

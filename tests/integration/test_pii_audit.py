@@ -8,18 +8,16 @@ which only the private key (never given to the pipeline) opens.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
 import psycopg
 
-from localenv.postgres import find_bindir
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tap_sqs_logins.sealing import unseal
 from tests.conftest import REPO
-from tests.integration.jobs import BIN, JOB, job_env
+from tests.integration.jobs import BIN, JOB, job_env, pg_dump
 from tests.keys import rsa_key_pair
 
 if TYPE_CHECKING:
@@ -74,13 +72,7 @@ def raw_values(bodies: list[str]) -> set[str]:
 
 
 def everything_downstream(database: Database, run_output: str) -> dict[str, bytes]:
-    pg_dump = shutil.which("pg_dump") or str(find_bindir(wheel=True) / "pg_dump")
-    dump = subprocess.run(
-        [pg_dump, "--dbname", database.dsn],
-        capture_output=True,
-        check=True,
-    ).stdout
-    places = {"pg_dump": dump, "job output": run_output.encode()}
+    places = {"pg_dump": pg_dump(database), "job output": run_output.encode()}
     system = REPO / ".meltano"
     places["meltano.db"] = (system / "meltano.db").read_bytes()
     for folder in ("run", "logs"):
