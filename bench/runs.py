@@ -1,0 +1,175 @@
+"""The contestants, each on a freshly filled queue: the naive script, the bare drain, the job.
+
+Every run is timed from its start to its exit (the queue is filled beforehand), watched for
+peak RSS per process (bench.watch), and checked: everything delivered, the queue empty, and
+for the job no message received twice.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench import queues
+from bench.watch import Watch
+
+if TYPE_CHECKING:
+    from bench.database import Server
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = REPO / ".venv" / "bin"
+MASK_KEY = "bench-key-NOT-SECRET-0123456789"
+JOB = "sqs-logins-to-postgres"
+TIMEOUT = 4 * 3600
+RECEIVED_TWICE = (
+    "select count(*) filter (where receive_count > 1) from sqs_staging.logins"  # noqa: S608
+)
+
+
+@dataclass
+class Context:
+    """Where everything runs."""
+
+    endpoint: str
+    server: Server
+    logs: Path
+    wait_time: int = 0
+
+
+@dataclass
+class Result:
+    """One timed run."""
+
+    n: int
+    what: str
+    seconds: float
+    rss_mib: float | None = None
+    ok: bool = True
+    problems: list[str] = field(default_factory=list)
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Messages per second."""
+        return self.n / self.seconds if self.seconds else 0.0
+
+    def check(self, condition: bool, problem: str) -> None:
+        """Record `problem` unless `condition` holds."""
+        if not condition:
+            self.ok = False
+            self.problems.append(problem)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, with msg/s."""
+        return {**asdict(self), "msg_per_s": round(self.rate, 1)}
+
+
+def _timed(argv: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, Watch]:
+    """Run argv from the repository root, output to `log`; return (seconds, its watch)."""
+    with log.open("wb") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(  # noqa: S603
+            argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        watch = Watch(process)
+        try:
+            code = process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        seconds = time.monotonic() - started
+    watch.join()
+    if code:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{' '.join(argv[:4])} exited {code}; log {log}:\n{tail}")
+    return seconds, watch
+
+
+def naive(ctx: Context, n: int) -> Result:
+    """The seed-style script on a fresh queue and database."""
+    queue_url = queues.new_queue(ctx.endpoint)
+    valid = queues.valid_count(queues.fill(ctx.endpoint, queue_url, n))
+    with ctx.server.database("naive") as db:
+        argv = [str(BIN / "python"), "-m", "bench.naive", queue_url, ctx.server.dsn(db), MASK_KEY]
+        seconds, watch = _timed(argv, ctx.logs / f"naive-{n}.log")
+        result = Result(n, "naive script", seconds, watch.steps()["python"]["rss_mib"])
+        rows = ctx.server.scalar(db, "select count(*) from naive_user_logins")
+    result.check(rows == valid, f"{rows} rows for {valid} logins")
+    result.check(queues.depth(ctx.endpoint, queue_url) == 0, "queue not empty")
+    queues.delete_queue(ctx.endpoint, queue_url)
+    return result
+
+
+def drain(ctx: Context, n: int, threads: int) -> Result:
+    """The bare boto3 receive+delete drain with `threads` threads."""
+    queue_url = queues.new_queue(ctx.endpoint)
+    queues.fill(ctx.endpoint, queue_url, n)
+    argv = [str(BIN / "python"), "-m", "bench.drain", queue_url, str(threads)]
+    log = ctx.logs / f"drain{threads}-{n}.log"
+    seconds, watch = _timed(argv, log)
+    what = f"bare drain, {threads} thread{'s' if threads > 1 else ''}"
+    result = Result(n, what, seconds, watch.steps()["python"]["rss_mib"])
+    drained = int(log.read_text().split()[-1])
+    result.check(drained == n, f"drained {drained} of {n}")
+    result.check(queues.depth(ctx.endpoint, queue_url) == 0, "queue not empty")
+    queues.delete_queue(ctx.endpoint, queue_url)
+    return result
+
+
+def job_env(ctx: Context, queue_url: str, dead_url: str, database: str) -> dict[str, str]:
+    """The environment of `meltano run` on `queue_url` loading into `database`."""
+    return {
+        **os.environ,
+        **ctx.server.env(database),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "TAP_SQS_LOGINS_QUEUE_URL": queue_url,
+        "TAP_SQS_LOGINS_ENDPOINT_URL": ctx.endpoint,
+        "TAP_SQS_LOGINS_REGION": queues.REGION,
+        "TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL": dead_url,
+        "TAP_SQS_LOGINS_MASK_KEY": MASK_KEY,
+        "TAP_SQS_LOGINS_WAIT_TIME_SECONDS": str(ctx.wait_time),
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def job(ctx: Context, n: int, database: str, label: str = "job", wrap: list[str] = ()) -> Result:
+    """`meltano run sqs-logins-to-postgres` on a fresh queue of `n` into `database` (kept).
+
+    `wrap` prefixes the command (e.g. a profiler). Checks: user_logins grew by the number of
+    valid messages, the queue is empty, and no staged message was received more than once.
+    """
+    queue_url = queues.new_queue(ctx.endpoint)
+    dead_url = queues.new_queue(ctx.endpoint, "bench-dead")
+    valid = queues.valid_count(queues.fill(ctx.endpoint, queue_url, n)) if n else 0
+    before = int(ctx.server.scalar(database, "select count(*) from public.user_logins") or 0)
+    suffix = f"bench-{uuid.uuid4().hex[:8]}"
+    argv = [*wrap, str(BIN / "meltano"), "run", "--state-id-suffix", suffix, JOB]
+    env = job_env(ctx, queue_url, dead_url, database)
+    seconds, watch = _timed(argv, ctx.logs / f"{label}-{n}.log", env)
+    steps = watch.steps()
+    steps["meltano (between steps)"] = {"seconds": seconds - watch.children_busy()}
+    peak = max(step.get("rss_mib", 0.0) for step in steps.values())
+    result = Result(n, "meltano run (job)", seconds, peak, steps=steps)
+    after = int(ctx.server.scalar(database, "select count(*) from public.user_logins") or 0)
+    twice = ctx.server.scalar(database, RECEIVED_TWICE)
+    result.extra = {"rows_added": after - before, "valid": valid, "received_twice": twice}
+    result.check(after - before == valid, f"{after - before} rows for {valid} logins")
+    result.check(queues.depth(ctx.endpoint, queue_url) == 0, "queue not empty")
+    result.check(not twice, f"{twice} messages received more than once")
+    queues.delete_queue(ctx.endpoint, queue_url)
+    queues.delete_queue(ctx.endpoint, dead_url)
+    return result
+
+
+def python_version() -> str:
+    """This interpreter's version."""
+    return sys.version.split()[0]
