@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         python = ensure_venv()
         with LocalStack(python, logs / "localstack.log") as sqs, server(STATE) as pg:
             ctx = runs.Context(sqs.endpoint, pg, logs, args.wait_time)
-            data = {"started": stamp, "args": vars(args), "logs": str(logs)}
+            data = {"started": stamp, "args": vars(args), "logs": str(logs), "env": _settings()}
             data["machine"] = report.machine(pg)
             print(report.machine_line(data["machine"]), flush=True)
             results = [] if args.skip_job and args.skip_baselines else table(ctx, args)
@@ -88,6 +89,16 @@ def table(ctx: runs.Context, args: argparse.Namespace) -> list[runs.Result]:
             results.append(result)
             print(report.progress(result, time.monotonic() - started), flush=True)
     return results
+
+
+def _settings() -> dict[str, str]:
+    """Job settings inherited from the environment (they apply to every job run)."""
+    prefixes = ("TAP_SQS_LOGINS_", "SQS_ACK_", "TARGET_POSTGRES_", "MELTANO_")
+    return {
+        name: "***" if any(word in name for word in ("PASSWORD", "KEY", "TOKEN")) else value
+        for name, value in sorted(os.environ.items())
+        if name.startswith(prefixes)
+    }
 
 
 def _fresh_job(ctx: runs.Context, n: int) -> runs.Result:

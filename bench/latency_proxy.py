@@ -15,7 +15,9 @@ import time
 HOST = "127.0.0.1"
 
 
-async def _delayed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+async def _delayed(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float
+) -> None:
     """Copy reader to writer, each chunk `delay` seconds after it was read."""
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 

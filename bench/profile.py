@@ -1,4 +1,144 @@
-"""stub"""
+"""Where the job's time goes: py-spy over every process of one run, plus Meltano's fixed cost.
 
-def run(*args):
-    return {"lines": [], "ok": True}
+`python -m bench --profile N` runs the job on N messages under `py-spy record --subprocesses`
+(raw collapsed stacks), then sums the samples per step: how many fall in imports (start-up)
+and which functions hold the rest. It also times `meltano run sqs-ack:check` (the smallest
+block the project defines) against the check process inside it, and `dbt --version`.
+The raw stacks stay in the run's log folder for flame graphs (flamegraph.pl, speedscope).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from bench import runs
+from bench.server import VENV
+from bench.watch import Watch, step_of
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bench.runs import Context
+
+HEADER = re.compile(r'^process (\d+):"(.*?)";(.*) (\d+)$')
+FRAME = re.compile(r"^(.*) \((.*?)(?::\d+)?\)$")
+IMPORT = "_find_and_load"
+RATE = 100
+TOP = 8
+
+
+def _frame(text: str) -> str:
+    """`func (path:line)` shortened to `func (package/module.py)`."""
+    match = FRAME.match(text)
+    if not match:
+        return text
+    func, path = match.groups()
+    path = path.split("site-packages/")[-1].split("/lib/python3")[-1]
+    return f"{func} ({path})"
+
+
+def summarize(raw: Path) -> dict[str, dict[str, Any]]:
+    """Per step: samples, share in imports, top inclusive and self frames (work only)."""
+    steps: dict[str, dict[str, Any]] = {}
+    for line in raw.read_text(errors="replace").splitlines():
+        match = HEADER.match(line)
+        if not match:
+            continue
+        _, cmdline, stack, count = match.groups()
+        step = steps.setdefault(
+            step_of(cmdline.split()),
+            {"samples": 0, "import": 0, "inclusive": Counter(), "self": Counter()},
+        )
+        frames = [_frame(frame) for frame in stack.split(";")]
+        n = int(count)
+        step["samples"] += n
+        if any(IMPORT in frame for frame in frames):
+            step["import"] += n
+            continue
+        for frame in set(frames):
+            step["inclusive"][frame] += n
+        step["self"][frames[-1]] += n
+    return {
+        name: {
+            "cpu_seconds": round(s["samples"] / RATE, 1),
+            "import_share": round(s["import"] / s["samples"], 3) if s["samples"] else 0,
+            "top_inclusive": _top(s["inclusive"], s["samples"]),
+            "top_self": _top(s["self"], s["samples"]),
+        }
+        for name, s in steps.items()
+    }
+
+
+def _top(counter: Counter[str], total: int) -> list[tuple[str, float]]:
+    """The most sampled frames below the entry points (those in >90% of the samples)."""
+    frames = [(f, n / total) for f, n in counter.most_common(60) if n / total <= 0.9]
+    return [(f, round(share, 3)) for f, share in frames[:TOP]]
+
+
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, Watch]:
+    started = time.monotonic()
+    process = subprocess.Popen(
+        argv, cwd=runs.REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    watch = Watch(process)
+    process.wait()
+    watch.join()
+    return time.monotonic() - started, watch
+
+
+def fixed_costs(ctx: Context, database: str) -> dict[str, float]:
+    """Meltano around its smallest block, and dbt's bare start-up."""
+    env = runs.job_env(ctx, "http://127.0.0.1:1/0/none", "", database)
+    env.pop("TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL")
+    env["TAP_SQS_LOGINS_QUEUE_URL"] = runs.queues.new_queue(ctx.endpoint)
+    seconds, watch = _timed([str(runs.BIN / "meltano"), "run", "sqs-ack:check"], env)
+    check = watch.steps().get("check", {}).get("seconds", 0.0)
+    dbt = runs.REPO / ".meltano/utilities/dbt-postgres/venv/bin/dbt"
+    dbt_seconds, _ = _timed([str(dbt), "--version"])
+    version_seconds, _ = _timed([str(runs.BIN / "meltano"), "--version"])
+    return {
+        "meltano_run_check_s": round(seconds, 2),
+        "check_process_s": round(check, 2),
+        "meltano_overhead_s": round(seconds - check, 2),
+        "meltano_version_s": round(version_seconds, 2),
+        "dbt_version_s": round(dbt_seconds, 2),
+    }
+
+
+def run(ctx: Context, n: int) -> dict[str, Any]:
+    """Profile one job run of `n` messages; the summary and report lines."""
+    raw = ctx.logs / f"profile-{n}.txt"
+    spy = [str(VENV / "bin" / "py-spy"), "record", "--subprocesses", "--nonblocking"]
+    spy += ["--format", "raw", "--rate", str(RATE), "--output", str(raw), "--"]
+    with ctx.server.database("profile") as db:
+        result = runs.job(ctx, n, db, label="profile", wrap=spy)
+        costs = fixed_costs(ctx, db)
+    steps = summarize(raw)
+    lines = [f"profile of one job run, {n:,} messages (py-spy, on-CPU samples; raw stacks {raw}):"]
+    for name in ("check", "discover", "tap", "target", "ack", "dbt", "meltano"):
+        if name not in steps:
+            continue
+        s = steps[name]
+        wall = result.steps.get(name, {}).get("seconds", 0.0)
+        lines.append(
+            f"  {name}: {wall:.1f} s wall, {s['cpu_seconds']:.1f} s sampled on CPU, "
+            f"{s['import_share']:.0%} of it importing"
+        )
+        lines += [f"      {share:5.1%} {frame}" for frame, share in s["top_inclusive"][:5]]
+    lines.append(
+        "  fixed: `meltano run sqs-ack:check` {meltano_run_check_s:.1f} s, of which the check "
+        "process {check_process_s:.1f} s (Meltano {meltano_overhead_s:.1f} s); "
+        "`meltano --version` {meltano_version_s:.1f} s; "
+        "`dbt --version` {dbt_version_s:.1f} s".format(**costs)
+    )
+    return {
+        "lines": lines,
+        "steps": steps,
+        "fixed": costs,
+        "job": result.to_json(),
+        "ok": result.ok,
+    }

@@ -33,8 +33,14 @@ PACKAGES = {
 def machine(pg: Server) -> dict[str, Any]:
     """Cores, CPU model, memory, Pythons and the versions of every part."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                  if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     meminfo = Path("/proc/meminfo").read_text().split()
     versions = {"meltano": metadata.version("meltano"), "postgresql": pg.version()}
     for part, python in PLUGIN_PYTHONS.items():
@@ -42,7 +48,11 @@ def machine(pg: Server) -> dict[str, Any]:
             versions[package] = _version(REPO / python, package)
     versions["localstack"] = _version(REPO / ".bench/venv/bin/python", "localstack-core")
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     return {
         "cores": os.cpu_count(),
@@ -57,7 +67,7 @@ def machine(pg: Server) -> dict[str, Any]:
 
 
 def _run(python: Path, *args: str) -> str:
-    run = subprocess.run([str(python), *args], capture_output=True, text=True, check=False)  # noqa: S603
+    run = subprocess.run([str(python), *args], capture_output=True, text=True, check=False)
     return run.stdout.strip() or "?"
 
 
@@ -100,7 +110,11 @@ def goals(results: list[Result]) -> dict[str, Any]:
                 "job/naive": round(job.rate / naive.rate, 3) if naive else None,
                 "job/drain1": round(job.rate / drain.rate, 3) if drain else None,
             }
-    small, large = (_by(results, counts[0], "meltano"), _by(results, counts[-1], "meltano")) if counts else (None, None)
+    small, large = (
+        (_by(results, counts[0], "meltano"), _by(results, counts[-1], "meltano"))
+        if counts
+        else (None, None)
+    )
     if small and large and small is not large:
         for step, values in large.steps.items():
             if "rss_mib" in values and step in small.steps:
@@ -114,7 +128,10 @@ def render(data: dict[str, Any]) -> str:
     lines = [machine_line(data["machine"]), ""]
     rows = data.get("table", [])
     if rows:
-        lines.append(f"{'N':>9}  {'what':<26} {'seconds':>8} {'msg/s':>8} {'peak RSS':>9}  {'ratio':<24} check")
+        lines.append(
+            f"{'N':>9}  {'what':<26} {'seconds':>8} {'msg/s':>8} {'peak RSS':>9}  "
+            f"{'ratio':<24} check"
+        )
     ratios = data.get("goals", {}).get("ratios", {})
     for row in rows:
         ratio = ""
@@ -123,16 +140,24 @@ def render(data: dict[str, Any]) -> str:
             ratio = f"{_x(r['job/naive'])} naive, {_x(r['job/drain1'])} drain1"
         rss = f"{row['rss_mib']:.0f} MiB" if row["rss_mib"] else ""
         check = "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"])
-        lines.append(f"{row['n']:>9,}  {row['what']:<26} {row['seconds']:8.1f} {row['msg_per_s']:8.0f} {rss:>9}  {ratio:<24} {check}")
+        lines.append(
+            f"{row['n']:>9,}  {row['what']:<26} {row['seconds']:8.1f} {row['msg_per_s']:8.0f} "
+            f"{rss:>9}  {ratio:<24} {check}"
+        )
         lines += _step_lines(row)
     if ratios:
-        lines.append(f"goals: job/naive >= {NAIVE_GOAL}x and job/drain1 >= {DRAIN_GOAL}x at every N; "
-                     + ("met" if _ratios_met(ratios) else "NOT met"))
+        lines.append(
+            f"goals: job/naive >= {NAIVE_GOAL}x and job/drain1 >= {DRAIN_GOAL}x at every N; "
+            + ("met" if _ratios_met(ratios) else "NOT met")
+        )
     memory = data.get("goals", {}).get("memory")
     if memory:
         growth = ", ".join(f"{step} {g - 1:+.0%}" for step, g in memory.items())
         flat = all(g <= FLAT_GOAL for g in memory.values())
-        lines.append(f"memory, peak RSS at largest N vs smallest: {growth}: " + ("flat" if flat else "NOT flat (goal +10%)"))
+        lines.append(
+            f"memory, peak RSS at largest N vs smallest: {growth}: "
+            + ("flat" if flat else "NOT flat (goal +10%)")
+        )
     for key in ("history", "latency", "profile"):
         lines += data.get(key, {}).get("lines", [])
     return "\n".join(lines)
@@ -143,7 +168,12 @@ def _step_lines(row: dict[str, Any]) -> list[str]:
     if not row["what"].startswith("meltano"):
         return []
     lines = []
-    pairs = [("check", ["check"]), ("tap + target", ["tap", "target"]), ("ack", ["ack"]), ("dbt", ["dbt"])]
+    pairs = [
+        ("check", ["check"]),
+        ("tap + target", ["tap", "target"]),
+        ("ack", ["ack"]),
+        ("dbt", ["dbt"]),
+    ]
     for label, names in pairs:
         present = [steps[name] for name in names if name in steps]
         if not present:
@@ -152,11 +182,17 @@ def _step_lines(row: dict[str, Any]) -> list[str]:
         rate = row["n"] / seconds if seconds and label != "check" else 0
         rss = ", ".join(f"{name} {steps[name]['rss_mib']:.0f}" for name in names if name in steps)
         cpu = sum(s["cpu_s"] for s in present)
-        lines.append(f"{'':>11}  - {label:<24} {seconds:8.1f} {rate:8.0f} {'':>9}  RSS MiB {rss}; CPU {cpu:.1f} s")
+        lines.append(
+            f"{'':>11}  - {label:<24} {seconds:8.1f} {rate:8.0f} {'':>9}  "
+            f"RSS MiB {rss}; CPU {cpu:.1f} s"
+        )
     between = steps.get("meltano (between steps)")
     if between:
         meltano = steps.get("meltano", {})
-        lines.append(f"{'':>11}  - {'meltano between steps':<24} {between['seconds']:8.1f} {'':>8} {'':>9}  RSS MiB meltano {meltano.get('rss_mib', 0):.0f}")
+        lines.append(
+            f"{'':>11}  - {'meltano between steps':<24} {between['seconds']:8.1f} {'':>8} "
+            f"{'':>9}  RSS MiB meltano {meltano.get('rss_mib', 0):.0f}"
+        )
     return lines
 
 

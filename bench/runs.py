@@ -27,9 +27,7 @@ BIN = REPO / ".venv" / "bin"
 MASK_KEY = "bench-key-NOT-SECRET-0123456789"
 JOB = "sqs-logins-to-postgres"
 TIMEOUT = 4 * 3600
-RECEIVED_TWICE = (
-    "select count(*) filter (where receive_count > 1) from sqs_staging.logins"  # noqa: S608
-)
+RECEIVED_TWICE = "select count(*) filter (where receive_count > 1) from sqs_staging.logins"
 
 
 @dataclass
@@ -75,9 +73,7 @@ def _timed(argv: list[str], log: Path, env: dict[str, str] | None = None) -> tup
     """Run argv from the repository root, output to `log`; return (seconds, its watch)."""
     with log.open("wb") as out:
         started = time.monotonic()
-        process = subprocess.Popen(  # noqa: S603
-            argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         watch = Watch(process)
         try:
             code = process.wait(timeout=TIMEOUT)

@@ -65,7 +65,7 @@ def ensure_venv() -> Path:
         [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS), *EXTRA],
     ]
     for argv in steps:
-        run = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+        run = subprocess.run(argv, capture_output=True, text=True, check=False)
         if run.returncode:
             raise BenchError(f"{' '.join(argv)} failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
     marker.write_text(wanted)
@@ -96,7 +96,7 @@ class LocalStack:
             "LOCALSTACK_HOST": f"127.0.0.1:{self.port}",
         }
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 [str(self.python), "-m", "localstack.runtime.main"],
                 cwd=STATE,
                 env=env,
@@ -112,7 +112,10 @@ class LocalStack:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 

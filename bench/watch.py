@@ -8,13 +8,16 @@ Processes are grouped into steps by the program they run (see `step_of`).
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    import subprocess
 
 INTERVAL = 0.05
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -50,7 +53,9 @@ def _read(pid: int) -> tuple[int, float] | None:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return None
-    hwm = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0)
+    hwm = next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0
+    )
     return hwm, (int(fields[11]) + int(fields[12])) / TICKS
 
 
@@ -116,7 +121,9 @@ class Watch:
 
     def children_busy(self) -> float:
         """Seconds during which at least one child of Meltano ran (the union of their spans)."""
-        spans = sorted((s.first, s.last) for s in self.seen.values() if s.step != "meltano")
+        spans = sorted(
+            (s.first, s.last) for s in self.seen.values() if s.step not in ("meltano", "py-spy")
+        )
         busy, end = 0.0, float("-inf")
         for first, last in spans:
             if last > end:
