@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 INTERVAL = 0.05
 TICKS = os.sysconf("SC_CLK_TCK")
 PROGRAMS = ("tap-sqs-logins-ack", "tap-sqs-logins", "target-postgres", "dbt", "meltano")
+STEPS = {"check", "ack", "discover", "tap", "target", "dbt", "meltano"}
 
 
 def step_of(cmdline: list[str]) -> str:
@@ -90,10 +91,13 @@ class Watch:
         seen = self.seen.get(process.pid)
         if seen is None:
             try:
-                cmdline = process.cmdline()
+                cmdline, parent = process.cmdline(), self.seen.get(process.ppid())
             except psutil.Error:
                 return
-            seen = self.seen[process.pid] = Seen(step_of(cmdline), now, now)
+            step = step_of(cmdline)
+            if step not in STEPS and parent is not None:
+                step = parent.step  # a helper process (e.g. dbt's resource tracker)
+            seen = self.seen[process.pid] = Seen(step, now, now)
         reading = _read(process.pid)
         if reading is not None:
             seen.last = now
