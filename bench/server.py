@@ -97,7 +97,7 @@ class LocalStack:
         }
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(self.python), "-m", "localstack.runtime.main"],
+                [str(self.python), str(Path(__file__).with_name("localstack_local.py"))],
                 cwd=STATE,
                 env=env,
                 stdout=out,
