@@ -13,6 +13,10 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from bench import history, latency, profile, report, runs
 from bench.database import server
@@ -56,11 +60,15 @@ def main(argv: list[str] | None = None) -> int:
             data["table"] = [r.to_json() for r in results]
             data["goals"] = report.goals(results)
             if not args.skip_history:
-                data["history"] = history.run(ctx, args.history_rows, args.history_count)
+                data["history"] = _phase(
+                    "history", history.run, ctx, args.history_rows, args.history_count
+                )
             if not args.skip_latency:
-                data["latency"] = latency.run(ctx, sqs.port, args.latency_count, args.latency_ms)
+                data["latency"] = _phase(
+                    "latency", latency.run, ctx, sqs.port, args.latency_count, args.latency_ms
+                )
             if args.profile:
-                data["profile"] = profile.run(ctx, args.profile)
+                data["profile"] = _phase("profile", profile.run, ctx, args.profile)
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
@@ -89,6 +97,16 @@ def table(ctx: runs.Context, args: argparse.Namespace) -> list[runs.Result]:
             results.append(result)
             print(report.progress(result, time.monotonic() - started), flush=True)
     return results
+
+
+def _phase(name: str, run: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run one part of the bench; a failure is reported and the rest goes on."""
+    try:
+        return run(*args)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        print(f"bench: {name} failed: {error}", file=sys.stderr, flush=True)
+        return {"lines": [f"{name}: FAILED: {first}"], "ok": False, "error": str(error)}
 
 
 def _settings() -> dict[str, str]:

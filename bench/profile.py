@@ -120,7 +120,7 @@ def fixed_costs(ctx: Context, database: str) -> dict[str, float]:
 def run(ctx: Context, n: int) -> dict[str, Any]:
     """Profile one job run of `n` messages; the summary and report lines."""
     raw = ctx.logs / f"profile-{n}.txt"
-    spy = [str(VENV / "bin" / "py-spy"), "record", "--subprocesses", "--nonblocking"]
+    spy = [str(VENV / "bin" / "py-spy"), "record", "--subprocesses"]
     spy += ["--format", "raw", "--rate", str(RATE), "--output", str(raw), "--"]
     with ctx.server.database("profile") as db:
         result = runs.job(ctx, n, db, label="profile", wrap=spy)

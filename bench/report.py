@@ -210,4 +210,6 @@ def _ratios_met(ratios: dict[Any, dict[str, float | None]]) -> bool:
 def all_ok(data: dict[str, Any]) -> bool:
     """Every run passed its correctness checks (goals are reported, not enforced)."""
     rows_ok = all(row["ok"] for row in data.get("table", []))
-    return rows_ok and all(data.get(k, {}).get("ok", True) for k in ("history", "latency"))
+    return rows_ok and all(
+        data.get(k, {}).get("ok", True) for k in ("history", "latency", "profile")
+    )
