@@ -125,6 +125,8 @@ def run(ctx: Context, n: int) -> dict[str, Any]:
     with ctx.server.database("profile") as db:
         result = runs.job(ctx, n, db, label="profile", wrap=spy)
         costs = fixed_costs(ctx, db)
+    if not raw.exists():
+        raise RuntimeError(f"py-spy wrote no profile; see {ctx.logs / f'profile-{n}.log'}")
     steps = summarize(raw)
     lines = [f"profile of one job run, {n:,} messages (py-spy, on-CPU samples; raw stacks {raw}):"]
     for name in ("check", "discover", "tap", "target", "ack", "dbt", "meltano"):
