@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -74,3 +76,37 @@ def depth(endpoint: str, queue_url: str) -> int:
 def delete_queue(endpoint: str, queue_url: str) -> None:
     """Delete the queue, so that LocalStack holds only the running case's messages."""
     client(endpoint).delete_queue(QueueUrl=queue_url)
+
+
+class VisibleWatch:
+    """Poll a queue's visible-message count in a thread, with timestamps (time.monotonic)."""
+
+    def __init__(self, endpoint: str, queue_url: str, interval: float = 0.5) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._sqs = client(endpoint)
+        self._queue_url = queue_url
+        self._interval = interval
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self._queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            self.samples.append((time.monotonic(), int(attributes["ApproximateNumberOfMessages"])))
+
+    def stop(self) -> None:
+        """Stop polling."""
+        self._stop.set()
+        self._thread.join()
+
+    def reoffered_after(self, moment: float) -> int:
+        """How far the visible count rose above its level at `moment` (0: nothing came back).
+
+        Once the tap has stopped receiving, messages still visible were never received; any
+        rise means SQS offered received messages again while the run still worked on them.
+        """
+        after = [visible for at, visible in self.samples if at >= moment]
+        return max(after, default=0) - after[0] if after else 0
