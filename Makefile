@@ -41,8 +41,10 @@ run: .meltano/.installed  ## Run the job on the embedded default and print a sum
 test: .meltano/.installed  ## Run every test, starting the services they need.
 	$(BIN)/python -m pytest
 
-bench: .meltano/.installed  ## Measure the tap's peak memory on 10,000 vs 100,000 messages.
-	$(BIN)/python -m bench.tap_memory
+# A subset: make bench BENCH_ARGS="--counts 2000 --skip-history --skip-latency" (bench/README.md)
+BENCH_ARGS ?=
+bench: .meltano/.installed  ## The job vs a naive script and the bare drain, history, latency.
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 orchestrate: .meltano/.installed  ## Run every Meltano schedule on Dagster until stopped (Ctrl-C).
 	@if [ "$$TAP_SQS_LOGINS_MASK_KEY" = "$(DEMO_MASK_KEY)" ]; then \
