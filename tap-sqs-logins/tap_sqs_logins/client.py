@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from tap_sqs_logins.aws_session import AwsSessionError, aws_session
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -55,21 +56,19 @@ class SqsQueue:
             queue_url: The queue to use.
             connections: Most concurrent calls (threads may share one client).
             setting: The setting that holds ``queue_url``, named in errors.
+
+        Raises:
+            QueueError: If the AWS settings conflict or name a missing profile.
         """
         self.queue_url = queue_url
         self._setting = setting
         for name in BODY_LOGGERS:
             logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
         endpoint = config.get("endpoint_url") or local_endpoint(queue_url)
-        session = boto3.session.Session(
-            aws_access_key_id=config.get("aws_access_key_id"),
-            aws_secret_access_key=config.get("aws_secret_access_key"),
-            aws_session_token=config.get("aws_session_token"),
-            region_name=config["region"],
-        )
-        if endpoint and session.get_credentials() is None:
-            # LocalStack and moto accept any credentials; AWS never sees these.
-            session = boto3.session.Session("test", "test", region_name=config["region"])
+        try:
+            session = aws_session(config, endpoint)
+        except AwsSessionError as error:
+            raise QueueError(str(error)) from None
         self._endpoint = endpoint or f"SQS in {config['region']}"
         self._client = session.client(
             "sqs",
@@ -126,8 +125,13 @@ class SqsQueue:
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
             return getattr(self._client, operation)(**kwargs)  # type: ignore[no-any-return]
+        except AwsSessionError as error:  # the assumed role's credentials, fetched on use
+            raise QueueError(str(error)) from None
         except NoCredentialsError:
-            msg = "no AWS credentials: set aws_access_key_id and aws_secret_access_key"
+            msg = (
+                "no AWS credentials: set aws_access_key_id and aws_secret_access_key, "
+                "or aws_profile"
+            )
             raise QueueError(msg) from None
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")

@@ -45,6 +45,30 @@ SETTINGS = th.PropertiesList(
     th.Property("aws_secret_access_key", th.StringType, secret=True, description="AWS secret key."),
     th.Property("aws_session_token", th.StringType, secret=True, description="AWS session token."),
     th.Property(
+        "aws_profile",
+        th.StringType,
+        description="Named profile of the AWS config files (~/.aws/config) to take "
+        "credentials from, instead of aws_access_key_id.",
+    ),
+    th.Property(
+        "aws_assume_role_arn",
+        th.StringType,
+        description="IAM role to assume with STS before using SQS; its temporary credentials "
+        "are refreshed before they expire.",
+    ),
+    th.Property(
+        "aws_assume_role_external_id",
+        th.StringType,
+        secret=True,
+        description="External id the role's trust policy requires, if any.",
+    ),
+    th.Property(
+        "aws_assume_role_session_name",
+        th.StringType(min_length=2, max_length=64, pattern=r"^[\w+=,.@-]+$"),
+        default="tap-sqs-logins",
+        description="Session name of the assumed role, shown in CloudTrail.",
+    ),
+    th.Property(
         "wait_time_seconds",
         th.IntegerType(minimum=0, maximum=20),
         default=1,
