@@ -6,7 +6,7 @@ It knows nothing of Singer, so the tap and the acknowledgement step share it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -37,6 +37,9 @@ class Message:
     body: str
     sent_at_ms: int
     receive_count: int
+    attributes: Mapping[str, str] = field(default_factory=dict)  # text message attributes
+    group_id: str | None = None  # FIFO queues only
+    sequence_number: str | None = None  # FIFO queues only
 
 
 class SqsQueue:
@@ -70,6 +73,7 @@ class SqsQueue:
         except AwsSessionError as error:
             raise QueueError(str(error)) from None
         self._endpoint = endpoint or f"SQS in {config['region']}"
+        self._receive_options = receive_options(config)
         self._client = session.client(
             "sqs",
             endpoint_url=endpoint,
@@ -88,7 +92,7 @@ class SqsQueue:
             MaxNumberOfMessages=min(count, BATCH_SIZE),
             WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_timeout,
-            MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+            **self._receive_options,
         )
         return [_message(raw) for raw in response.get("Messages", [])]
 
@@ -165,6 +169,17 @@ def message_size(body: str, attributes: Mapping[str, str]) -> int:
     return sum(len(part.encode("utf-8", "surrogatepass")) for part in parts)
 
 
+def receive_options(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return what ``receive_message`` asks for: FIFO ids and attributes only when opted in."""
+    system = ["SentTimestamp", "ApproximateReceiveCount"]
+    if config.get("include_fifo_fields"):
+        system += ["MessageGroupId", "SequenceNumber"]
+    options = {"MessageSystemAttributeNames": system}
+    if config.get("include_message_attributes"):
+        options["MessageAttributeNames"] = ["All"]
+    return options
+
+
 def _message(raw: Mapping[str, Any]) -> Message:
     attributes = raw.get("Attributes", {})
     return Message(
@@ -173,4 +188,11 @@ def _message(raw: Mapping[str, Any]) -> Message:
         body=raw.get("Body", ""),
         sent_at_ms=int(attributes.get("SentTimestamp", 0)),
         receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+        attributes={  # Binary attributes have no StringValue and are left out
+            name: value["StringValue"]
+            for name, value in raw.get("MessageAttributes", {}).items()
+            if "StringValue" in value
+        },
+        group_id=attributes.get("MessageGroupId"),
+        sequence_number=attributes.get("SequenceNumber"),
     )

@@ -120,6 +120,27 @@ SETTINGS = th.PropertiesList(
         "copy of ip and device_id that only the private key's holder can open. Off if unset.",
     ),
     th.Property(
+        "include_message_attributes",
+        th.BooleanType,
+        default=False,
+        description="Emit the text message attributes as message_attributes (opt-in: "
+        "producers may put personal data there; attributes that show an IP address or the "
+        "login's ip or device_id are dropped, but other personal data is not recognised).",
+    ),
+    th.Property(
+        "include_fifo_fields",
+        th.BooleanType,
+        default=False,
+        description="Emit message_group_id and sequence_number of FIFO queues.",
+    ),
+    th.Property(
+        "unwrap_sns",
+        th.BooleanType,
+        default=False,
+        description="Judge an SNS notification (raw message delivery off) by its inner "
+        "Message; SNS subscription confirmations are quarantined.",
+    ),
+    th.Property(
         "allow_raw_pii",
         th.BooleanType,
         default=False,
