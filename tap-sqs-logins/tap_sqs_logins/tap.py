@@ -32,8 +32,8 @@ SETTINGS = th.PropertiesList(
     th.Property(
         "endpoint_url",
         th.StringType,
-        description="SQS endpoint for LocalStack or moto, such as http://localhost:4566; "
-        "unset for AWS.",
+        description="SQS (and STS) endpoint for LocalStack or moto, such as "
+        "http://localhost:4566; unset for AWS.",
     ),
     th.Property("region", th.StringType, default="us-east-1", description="AWS region."),
     th.Property(
