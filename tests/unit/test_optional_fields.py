@@ -109,13 +109,20 @@ def test_sns_notifications_are_unwrapped_and_confirmations_quarantined(
     assert reason.startswith("not a login: an SNS SubscriptionConfirmation")
 
 
+@pytest.mark.parametrize(
+    ("filter_name", "letting_all_through"),
+    [
+        ("safe_attributes", lambda attributes, login: (attributes, 0)),
+        ("safe_text", lambda text, login: text),
+    ],
+)
 def test_the_canary_checks_what_the_tap_lets_through(
-    config: dict, monkeypatch: pytest.MonkeyPatch
+    config: dict, monkeypatch: pytest.MonkeyPatch, filter_name: str, letting_all_through: Any
 ) -> None:
     settings = {**config, **dict.fromkeys(OPT_IN, True), "allow_raw_pii": False}
     settings["mask_key_version"] = "v1"
     check_pii_is_masked(settings, TapSqsLogins.logger)
-    monkeypatch.setattr(fields, "safe_attributes", lambda attributes, login: (attributes, 0))
+    monkeypatch.setattr(fields, filter_name, letting_all_through)
     with pytest.raises(ConfigValidationError) as error:
         check_pii_is_masked(settings, TapSqsLogins.logger)
     assert "emits a trace of raw ip or device_id" in str(error.value.errors)
