@@ -15,7 +15,7 @@ run: export TAP_SQS_LOGINS_MASK_KEY := $(DEMO_MASK_KEY)
 endif
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test bench stop lint lock clean orchestrate crontab worker
+.PHONY: run test bench stop lint lock clean orchestrate crontab worker readme
 
 $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check tap-sqs-logins localenv tests bench orchestrate
 	$(BIN)/ruff format --check tap-sqs-logins localenv tests bench orchestrate
 	cd tap-sqs-logins && $(BIN)/mypy tap_sqs_logins
+
+readme: $(VENV)/.installed  ## Regenerate the settings table of tap-sqs-logins/README.md.
+	$(BIN)/python tap-sqs-logins/scripts/settings_table.py
 
 lock: $(VENV)/.installed  ## Rewrite constraints.txt from the installed versions.
 	$(BIN)/pip freeze --exclude-editable --disable-pip-version-check > constraints.txt

@@ -12,39 +12,63 @@ import base64
 import hashlib
 import json
 import secrets
-from datetime import datetime, timezone
+import time
 from typing import TYPE_CHECKING, Any
 
+from tap_sqs_logins.client import Message
+from tap_sqs_logins.fields import Options
+from tap_sqs_logins.streams import login_record
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from singer_sdk.mapper import StreamMap
 
 RUN = 6  # shortest run of sentinel characters that counts as a trace
 HASHES = ("md5", "sha1", "sha256", "sha512")
 DEVICE_LETTERS = "GHJKLMNPQRSTUVWXYZ"  # no hex digits
+LOGIN = {
+    "user_id": "424cdd21-063a-43a7-b91b-7ca1a833afae",
+    "app_version": "2.3.0",
+    "device_type": "android",
+    "locale": "RU",
+}
+TOPIC = "arn:aws:sns:us-east-1:123456789012:logins"
 
 
-def canary_record(queue_url: str = "") -> dict[str, Any]:
-    """Return a deliverable ``logins`` record with fresh sentinel ``ip`` and ``device_id``."""
-    sent_at = datetime.now(tz=timezone.utc)
+def canary_record(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the ``logins`` record the tap makes of a canary login with fresh sentinels.
+
+    The sentinels are also where producers could put them: in message attributes (SQS's,
+    and the SNS envelope's with ``unwrap_sns``) and as the FIFO group id. The record is
+    made by the tap's own ``login_record``, so whatever it lets through is checked too.
+    """
+    config = config or {}
     groups = ("".join(secrets.choice(DEVICE_LETTERS) for _ in range(4)) for _ in range(3))
-    return {
-        "message_id": "5f0c3a52-7d1e-4c8a-9b6e-2f4d8a1c7e90",
-        "sent_at": sent_at,
-        "sent_date": sent_at.date().isoformat(),
-        "receive_count": 1,
-        "queue_url": queue_url,
-        "receipt_handle": "AQEBcanaryReceiptHandle==",
-        "user_id": "424cdd21-063a-43a7-b91b-7ca1a833afae",
-        "app_version": "2.3.0",
-        "device_type": "android",
-        "ip": f"198.51.100.{secrets.randbelow(254) + 1}",
-        "locale": "RU",
-        "device_id": "-".join(groups),
-        "rejection_reason": None,
-        "dead_letter_message_id": None,
-    }
+    ip, device_id = f"198.51.100.{secrets.randbelow(254) + 1}", "-".join(groups)
+    body = json.dumps({**LOGIN, "ip": ip, "device_id": device_id})
+    exposing = {"client": f"from {ip}", "device": device_id.lower(), "trace": "t-42"}
+    if config.get("unwrap_sns"):
+        attributes = {name: {"Type": "String", "Value": v} for name, v in exposing.items()}
+        body = json.dumps(
+            {
+                "Type": "Notification",
+                "TopicArn": TOPIC,
+                "Message": body,
+                "MessageAttributes": attributes,
+            }
+        )
+    message = Message(
+        message_id="5f0c3a52-7d1e-4c8a-9b6e-2f4d8a1c7e90",
+        receipt_handle="AQEBcanaryReceiptHandle==",
+        body=body,
+        sent_at_ms=int(time.time()) * 1000,  # whole seconds: no digit runs
+        receive_count=1,
+        attributes=exposing,
+        group_id=device_id.upper(),
+        sequence_number="18849496460467696128",
+    )
+    return login_record(message, config.get("queue_url", ""), Options.from_config(config))
 
 
 def traces(sentinel: str) -> set[str]:
@@ -61,9 +85,11 @@ def traces(sentinel: str) -> set[str]:
     return found
 
 
-def canary_leaks(stream_maps: Iterable[StreamMap], queue_url: str = "") -> list[str]:
+def canary_leaks(
+    stream_maps: Iterable[StreamMap], config: Mapping[str, Any] | None = None
+) -> list[str]:
     """Run each map over the canary; return one problem per stream that leaks a sentinel."""
-    record = canary_record(queue_url)
+    record = canary_record(config)
     needles = traces(record["ip"]) | traces(record["device_id"])
     problems = []
     for stream_map in stream_maps:

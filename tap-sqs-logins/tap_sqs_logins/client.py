@@ -6,13 +6,14 @@ It knows nothing of Singer, so the tap and the acknowledgement step share it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from tap_sqs_logins.aws_session import AwsSessionError, aws_session
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -36,6 +37,9 @@ class Message:
     body: str
     sent_at_ms: int
     receive_count: int
+    attributes: Mapping[str, str] = field(default_factory=dict)  # text message attributes
+    group_id: str | None = None  # FIFO queues only
+    sequence_number: str | None = None  # FIFO queues only
 
 
 class SqsQueue:
@@ -55,22 +59,21 @@ class SqsQueue:
             queue_url: The queue to use.
             connections: Most concurrent calls (threads may share one client).
             setting: The setting that holds ``queue_url``, named in errors.
+
+        Raises:
+            QueueError: If the AWS settings conflict or name a missing profile.
         """
         self.queue_url = queue_url
         self._setting = setting
         for name in BODY_LOGGERS:
             logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
         endpoint = config.get("endpoint_url") or local_endpoint(queue_url)
-        session = boto3.session.Session(
-            aws_access_key_id=config.get("aws_access_key_id"),
-            aws_secret_access_key=config.get("aws_secret_access_key"),
-            aws_session_token=config.get("aws_session_token"),
-            region_name=config["region"],
-        )
-        if endpoint and session.get_credentials() is None:
-            # LocalStack and moto accept any credentials; AWS never sees these.
-            session = boto3.session.Session("test", "test", region_name=config["region"])
+        try:
+            session = aws_session(config, endpoint)
+        except AwsSessionError as error:
+            raise QueueError(str(error)) from None
         self._endpoint = endpoint or f"SQS in {config['region']}"
+        self._receive_options = receive_options(config)
         self._client = session.client(
             "sqs",
             endpoint_url=endpoint,
@@ -89,7 +92,7 @@ class SqsQueue:
             MaxNumberOfMessages=min(count, BATCH_SIZE),
             WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_timeout,
-            MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+            **self._receive_options,
         )
         return [_message(raw) for raw in response.get("Messages", [])]
 
@@ -126,8 +129,13 @@ class SqsQueue:
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
             return getattr(self._client, operation)(**kwargs)  # type: ignore[no-any-return]
+        except AwsSessionError as error:  # the assumed role's credentials, fetched on use
+            raise QueueError(str(error)) from None
         except NoCredentialsError:
-            msg = "no AWS credentials: set aws_access_key_id and aws_secret_access_key"
+            msg = (
+                "no AWS credentials: set aws_access_key_id and aws_secret_access_key, "
+                "or aws_profile"
+            )
             raise QueueError(msg) from None
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
@@ -161,6 +169,17 @@ def message_size(body: str, attributes: Mapping[str, str]) -> int:
     return sum(len(part.encode("utf-8", "surrogatepass")) for part in parts)
 
 
+def receive_options(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return what ``receive_message`` asks for: FIFO ids and attributes only when opted in."""
+    system = ["SentTimestamp", "ApproximateReceiveCount"]
+    if config.get("include_fifo_fields"):
+        system += ["MessageGroupId", "SequenceNumber"]
+    options = {"MessageSystemAttributeNames": system}
+    if config.get("include_message_attributes"):
+        options["MessageAttributeNames"] = ["All"]
+    return options
+
+
 def _message(raw: Mapping[str, Any]) -> Message:
     attributes = raw.get("Attributes", {})
     return Message(
@@ -169,4 +188,11 @@ def _message(raw: Mapping[str, Any]) -> Message:
         body=raw.get("Body", ""),
         sent_at_ms=int(attributes.get("SentTimestamp", 0)),
         receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+        attributes={  # Binary attributes have no StringValue and are left out
+            name: value["StringValue"]
+            for name, value in raw.get("MessageAttributes", {}).items()
+            if "StringValue" in value
+        },
+        group_id=attributes.get("MessageGroupId"),
+        sequence_number=attributes.get("SequenceNumber"),
     )

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.exceptions import MapExpressionError, StreamMapConfigError
 from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
 
-from tap_sqs_logins.streams import LOGIN_SCHEMA, LoginsStream
+from tap_sqs_logins.fields import login_schema
+from tap_sqs_logins.streams import LoginsStream
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,7 +42,7 @@ def derived_streams(config: Mapping[str, Any]) -> list[str]:
     name = LoginsStream.name
     try:
         mapper = PluginMapper(plugin_config=maps_config, logger=logging.getLogger(__name__))
-        mapper.register_raw_stream_schema(name, copy.deepcopy(LOGIN_SCHEMA), [KEY])
+        mapper.register_raw_stream_schema(name, login_schema(config), [KEY])
     except (StreamMapConfigError, MapExpressionError) as error:
         raise DerivedStreamError(f"stream_maps: {error}") from None
     primary, *others = mapper.stream_maps[name]

@@ -56,9 +56,17 @@ def parse_login(body: str) -> dict[str, str | None]:
     Raises:
         Rejected: If the body is not JSON, not a login, or does not fit ``user_logins``.
     """
-    data = _load(body)
+    return judge_login(load_json(body))
+
+
+def judge_login(data: Any) -> dict[str, str | None]:
+    """Return the login fields of a JSON value read by ``load_json``.
+
+    Raises:
+        Rejected: If the value is not a login, or does not fit ``user_logins``.
+    """
     if not isinstance(data, dict):
-        msg = f"not a login: JSON {_json_type(data)} instead of an object"
+        msg = f"not a login: JSON {json_type(data)} instead of an object"
         raise Rejected(msg)
     _check_required(data)
     login = {name: _field(name, data.get(name), *rule) for name, rule in LOGIN_FIELDS.items()}
@@ -68,7 +76,12 @@ def parse_login(body: str) -> dict[str, str | None]:
     return login
 
 
-def _load(body: str) -> Any:
+def load_json(body: str) -> Any:
+    """Read strict JSON: no repeated keys, no NaN or Infinity.
+
+    Raises:
+        Rejected: If the body is not such JSON, or too deep or too long to read.
+    """
     try:
         return json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except Rejected:
@@ -113,7 +126,7 @@ def _field(name: str, value: Any, required: bool, max_length: int | None) -> str
     if value is None:
         return None
     if not isinstance(value, (str, int)) or isinstance(value, bool):
-        msg = f"{name}: {_json_type(value)} instead of a string"
+        msg = f"{name}: {json_type(value)} instead of a string"
         raise Rejected(msg)
     text = str(value)
     if UNSTORABLE.search(text):
@@ -128,5 +141,6 @@ def _field(name: str, value: Any, required: bool, max_length: int | None) -> str
     return text
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """Return the JSON name of a value ``json.loads`` returned, such as ``object``."""
     return JSON_TYPES[type(value)]

@@ -19,9 +19,10 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import CustomStreamMap, PluginMapper
 
 from tap_sqs_logins.canary import canary_leaks
+from tap_sqs_logins.fields import login_schema
 from tap_sqs_logins.masking import Pseudonymizer
 from tap_sqs_logins.sealing import Sealer
-from tap_sqs_logins.streams import LOGIN_SCHEMA, LoginsStream
+from tap_sqs_logins.streams import LoginsStream
 
 if TYPE_CHECKING:
     import logging
@@ -74,7 +75,7 @@ def build_mapper(config: Mapping[str, Any], logger: logging.Logger) -> MaskingMa
     gets its own copy.
     """
     mapper = MaskingMapper(plugin_config=copy.deepcopy(dict(config)), logger=logger)
-    mapper.register_raw_stream_schema(STREAM, LOGIN_SCHEMA, list(LoginsStream.primary_keys))
+    mapper.register_raw_stream_schema(STREAM, login_schema(config), list(LoginsStream.primary_keys))
     return mapper
 
 
@@ -96,7 +97,7 @@ def check_pii_is_masked(config: Mapping[str, Any], logger: logging.Logger) -> No
         problems.append(f"stream_maps has no map for '{STREAM}'")
     if not problems:
         mapper = build_mapper(config, logger)
-        problems = canary_leaks(mapper.stream_maps[STREAM], config.get("queue_url", ""))
+        problems = canary_leaks(mapper.stream_maps[STREAM], config)
     if problems:
         raise ConfigValidationError(
             "Raw personal data would leave the tap", errors=[*problems, FIX]

@@ -12,55 +12,41 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
-from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_sqs_logins.client import QueueError, SqsQueue, message_size
-from tap_sqs_logins.messages import LOGIN_FIELDS, Rejected, parse_login
+from tap_sqs_logins.envelopes import Judged, judge_body
+from tap_sqs_logins.fields import Options, login_schema
+from tap_sqs_logins.messages import LOGIN_FIELDS, Rejected
 from tap_sqs_logins.receiving import ConcurrentReceiver
 
 if TYPE_CHECKING:
+    import logging
     from collections.abc import Iterable, Mapping
 
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
     from tap_sqs_logins.client import Message
-
-
-def _text(name: str, description: str) -> th.Property[str]:
-    return th.Property(name, th.StringType, description=description)
-
-
-LOGIN_SCHEMA = th.PropertiesList(
-    th.Property("message_id", th.StringType, required=True, description="SQS message id."),
-    th.Property("sent_at", th.DateTimeType, description="When SQS received the message (UTC)."),
-    _text("sent_date", "UTC date of sent_at as YYYY-MM-DD, the login's create_date."),
-    th.Property("receive_count", th.IntegerType, description="How often SQS has delivered it."),
-    _text("queue_url", "Queue the message was received from, and is deleted from."),
-    _text("receipt_handle", "Handle the acknowledgement step deletes the message with."),
-    _text("user_id", "User who logged in."),
-    _text("app_version", "App version as sent, such as 2.3.0 or 0.96."),
-    _text("device_type", "Device platform, such as android or ios."),
-    _text("locale", "Country code of the login, often null."),
-    _text("ip", "Raw IP address: personal data, replaced by masked_ip in the stream map."),
-    _text("device_id", "Raw device id: personal data, replaced by masked_device_id."),
-    _text("masked_ip", "Keyed pseudonym of ip, filled by the stream map mask(ip)."),
-    _text("masked_device_id", "Keyed pseudonym of device_id, filled by mask(device_id)."),
-    _text("rejection_reason", "Why the message is not a valid login; null when it is."),
-    _text("dead_letter_message_id", "Its message id on the dead-letter queue, if sent there."),
-).to_dict()
 
 
 LEFT_FOR_REDRIVE = "left on the source queue for its redrive policy"
 REMEMBERED_COPIES = 2_000  # recent poison message ids, so each is copied once (flat memory)
 
 
-def login_record(message: Message, queue_url: str) -> dict[str, Any]:
+def login_record(
+    message: Message,
+    queue_url: str,
+    options: Options | None = None,
+    logger: logging.Logger | None = None,
+) -> dict[str, Any]:
     """Return the record of one message: its login fields, or a rejection reason.
 
     Args:
         message: A received message, with any body.
         queue_url: The queue it came from.
+        options: The opt-in settings (SNS unwrapping, extra fields); all off if None.
+        logger: Where to say that unsafe attributes were dropped.
 
     Returns:
         A ``logins`` record meeting Contract 1 (PLAN.md); ``dead_letter_message_id`` is
@@ -76,11 +62,21 @@ def login_record(message: Message, queue_url: str) -> dict[str, Any]:
         "receipt_handle": message.receipt_handle,
         **dict.fromkeys([*LOGIN_FIELDS, "rejection_reason", "dead_letter_message_id"]),
     }
+    options = options or Options()
+    judged: Judged | None = None
     try:
-        record.update(parse_login(message.body))
+        judged = judge_body(message.body, unwrap_sns=options.unwrap_sns)
+        record.update(judged.login)
     except Rejected as reason:
         record["rejection_reason"] = str(reason)
-    return record
+    fields, dropped = options.fields(message, judged)
+    if dropped and logger:
+        logger.warning(
+            "Dropped %d attributes of message %s: unstorable, or showing personal data.",
+            dropped,
+            message.message_id,
+        )
+    return {**record, **fields}
 
 
 class DeadLetterQueue:
@@ -126,7 +122,11 @@ class LoginsStream(Stream):
 
     name = "logins"
     primary_keys = ("message_id",)
-    schema = LOGIN_SCHEMA
+
+    def __init__(self, tap: Tap) -> None:
+        """Give the stream the schema of the opt-in settings that are on."""
+        super().__init__(tap, schema=login_schema(tap.config))
+        self._options = Options.from_config(tap.config)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Yield one record per received message as it arrives (memory stays flat).
@@ -146,7 +146,7 @@ class LoginsStream(Stream):
             raise FatalAPIError(str(error)) from None
 
     def _record(self, message: Message, dead_letters: DeadLetterQueue | None) -> dict[str, Any]:
-        record = login_record(message, self.config["queue_url"])
+        record = login_record(message, self.config["queue_url"], self._options, self.logger)
         reason = record["rejection_reason"]
         if reason:
             if dead_letters:

@@ -6,102 +6,18 @@ import copy
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Tap
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
 from tap_sqs_logins.config_files import make_private
-from tap_sqs_logins.masking import KEY_VERSION_PATTERN, MIN_KEY_LENGTH, check_key
+from tap_sqs_logins.masking import check_key
 from tap_sqs_logins.pii_guard import MaskingMapper, check_pii_is_masked
+from tap_sqs_logins.settings import SETTINGS
 from tap_sqs_logins.streams import LoginsStream
 
 if TYPE_CHECKING:
     import click
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
-
-REFERENCE_QUEUE_URL = "http://localhost:4566/000000000000/login-queue"
-
-
-SETTINGS = th.PropertiesList(
-    th.Property(
-        "queue_url",
-        th.StringType,
-        default=REFERENCE_QUEUE_URL,
-        description="URL of the SQS queue holding login messages.",
-    ),
-    th.Property(
-        "endpoint_url",
-        th.StringType,
-        description="SQS endpoint for LocalStack or moto, such as http://localhost:4566; "
-        "unset for AWS.",
-    ),
-    th.Property("region", th.StringType, default="us-east-1", description="AWS region."),
-    th.Property(
-        "aws_access_key_id",
-        th.StringType,
-        secret=True,
-        description="AWS access key id; unset to use boto3's standard credential chain.",
-    ),
-    th.Property("aws_secret_access_key", th.StringType, secret=True, description="AWS secret key."),
-    th.Property("aws_session_token", th.StringType, secret=True, description="AWS session token."),
-    th.Property(
-        "wait_time_seconds",
-        th.IntegerType(minimum=0, maximum=20),
-        default=1,
-        description="Long-polling wait per receive; an empty receive ends the run.",
-    ),
-    th.Property(
-        "visibility_timeout",
-        th.IntegerType(minimum=30, maximum=43200),
-        default=600,
-        description="Seconds a received message stays hidden while the job loads and "
-        "acknowledges it. The tap stops receiving after a third of it.",
-    ),
-    th.Property(
-        "receive_concurrency",
-        th.IntegerType(minimum=1, maximum=50),
-        default=4,
-        description="Long-poll receives in flight at once (threads); more hides the round "
-        "trip to SQS.",
-    ),
-    th.Property(
-        "max_messages",
-        th.IntegerType(minimum=1),
-        description="Most messages to read in one run; unset to drain the queue.",
-    ),
-    th.Property(
-        "dead_letter_queue_url",
-        th.StringType,
-        description="Queue that receives messages that are not valid logins; unset to "
-        "leave them to the source queue's own redrive policy.",
-    ),
-    th.Property(
-        "mask_key",
-        th.StringType(min_length=MIN_KEY_LENGTH),
-        secret=True,
-        description="Secret key of mask() in stream maps (HMAC-SHA-256): at least "
-        f"{MIN_KEY_LENGTH} characters, 8 different, no leading or trailing whitespace. Set "
-        "it through the environment (TAP_SQS_LOGINS_MASK_KEY), never in git.",
-    ),
-    th.Property(
-        "mask_key_version",
-        th.StringType(pattern=KEY_VERSION_PATTERN),
-        default="v1",
-        description="Label of mask_key, stored in every masked value; change it with the key.",
-    ),
-    th.Property(
-        "seal_public_key",
-        th.StringType,
-        description="RSA public key (PEM) for seal() in stream maps: an optional sealed "
-        "copy of ip and device_id that only the private key's holder can open. Off if unset.",
-    ),
-    th.Property(
-        "allow_raw_pii",
-        th.BooleanType,
-        default=False,
-        description="Allow ip and device_id to leave the tap unmasked.",
-    ),
-)
 
 
 class TapSqsLogins(Tap):

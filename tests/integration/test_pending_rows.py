@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tap_sqs_logins.acknowledge import acknowledge
 from tap_sqs_logins.bookkeeping import prepare
-from tap_sqs_logins.streams import LOGIN_SCHEMA
+from tap_sqs_logins.fields import LOGIN_SCHEMA
 from tests.conftest import REPO
 from tests.integration.test_transform import add_messages, db, login, poison
 

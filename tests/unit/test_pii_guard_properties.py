@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tap_sqs_logins.canary import canary_record, traces
+from tap_sqs_logins.fields import LOGIN_SCHEMA
 from tap_sqs_logins.pii_guard import MaskingMapper, check_pii_is_masked
-from tap_sqs_logins.streams import LOGIN_SCHEMA
 from tests.keys import rsa_key_pair
 
 LOGGER = logging.getLogger("test-pii-guard-properties")

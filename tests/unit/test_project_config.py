@@ -9,7 +9,7 @@ import yaml
 
 from localenv.settings import Settings
 from tap_sqs_logins.acknowledge import POSTGRES_SETTINGS
-from tap_sqs_logins.tap import SETTINGS
+from tap_sqs_logins.settings import SETTINGS
 
 REPO = Path(__file__).parents[2]
 PROJECT = yaml.safe_load((REPO / "meltano.yml").read_text())

@@ -1,0 +1,136 @@
+"""The tap's settings (``config_jsonschema``), each with its description and default."""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+from tap_sqs_logins.masking import KEY_VERSION_PATTERN, MIN_KEY_LENGTH
+
+REFERENCE_QUEUE_URL = "http://localhost:4566/000000000000/login-queue"
+
+
+SETTINGS = th.PropertiesList(
+    th.Property(
+        "queue_url",
+        th.StringType,
+        default=REFERENCE_QUEUE_URL,
+        description="URL of the SQS queue holding login messages.",
+    ),
+    th.Property(
+        "endpoint_url",
+        th.StringType,
+        description="SQS (and STS) endpoint for LocalStack or moto, such as "
+        "http://localhost:4566; unset for AWS.",
+    ),
+    th.Property("region", th.StringType, default="us-east-1", description="AWS region."),
+    th.Property(
+        "aws_access_key_id",
+        th.StringType,
+        secret=True,
+        description="AWS access key id; unset to use boto3's standard credential chain.",
+    ),
+    th.Property("aws_secret_access_key", th.StringType, secret=True, description="AWS secret key."),
+    th.Property("aws_session_token", th.StringType, secret=True, description="AWS session token."),
+    th.Property(
+        "aws_profile",
+        th.StringType,
+        description="Named profile of the AWS config files (~/.aws/config) to take "
+        "credentials from, instead of aws_access_key_id.",
+    ),
+    th.Property(
+        "aws_assume_role_arn",
+        th.StringType,
+        description="IAM role to assume with STS before using SQS; its temporary credentials "
+        "are refreshed before they expire.",
+    ),
+    th.Property(
+        "aws_assume_role_external_id",
+        th.StringType,
+        secret=True,
+        description="External id the role's trust policy requires, if any.",
+    ),
+    th.Property(
+        "aws_assume_role_session_name",
+        th.StringType(min_length=2, max_length=64, pattern=r"^[\w+=,.@-]+$"),
+        default="tap-sqs-logins",
+        description="Session name of the assumed role, shown in CloudTrail.",
+    ),
+    th.Property(
+        "wait_time_seconds",
+        th.IntegerType(minimum=0, maximum=20),
+        default=1,
+        description="Long-polling wait per receive; an empty receive ends the run.",
+    ),
+    th.Property(
+        "visibility_timeout",
+        th.IntegerType(minimum=30, maximum=43200),
+        default=600,
+        description="Seconds a received message stays hidden while the job loads and "
+        "acknowledges it. The tap stops receiving after a third of it.",
+    ),
+    th.Property(
+        "receive_concurrency",
+        th.IntegerType(minimum=1, maximum=50),
+        default=4,
+        description="Long-poll receives in flight at once (threads); more hides the round "
+        "trip to SQS.",
+    ),
+    th.Property(
+        "max_messages",
+        th.IntegerType(minimum=1),
+        description="Most messages to read in one run; unset to drain the queue.",
+    ),
+    th.Property(
+        "dead_letter_queue_url",
+        th.StringType,
+        description="Queue that receives messages that are not valid logins; unset to "
+        "leave them to the source queue's own redrive policy.",
+    ),
+    th.Property(
+        "mask_key",
+        th.StringType(min_length=MIN_KEY_LENGTH),
+        secret=True,
+        description="Secret key of mask() in stream maps (HMAC-SHA-256): at least "
+        f"{MIN_KEY_LENGTH} characters, 8 different, no leading or trailing whitespace. Set "
+        "it through the environment (TAP_SQS_LOGINS_MASK_KEY), never in git.",
+    ),
+    th.Property(
+        "mask_key_version",
+        th.StringType(pattern=KEY_VERSION_PATTERN),
+        default="v1",
+        description="Label of mask_key, stored in every masked value; change it with the key.",
+    ),
+    th.Property(
+        "seal_public_key",
+        th.StringType,
+        description="RSA public key (PEM) for seal() in stream maps: an optional sealed "
+        "copy of ip and device_id that only the private key's holder can open. Off if unset.",
+    ),
+    th.Property(
+        "include_message_attributes",
+        th.BooleanType,
+        default=False,
+        description="Emit the text message attributes as message_attributes (opt-in: "
+        "producers may put personal data there; attributes that show an IP address or the "
+        "login's ip or device_id are dropped, but other personal data is not recognised).",
+    ),
+    th.Property(
+        "include_fifo_fields",
+        th.BooleanType,
+        default=False,
+        description="Emit message_group_id and sequence_number of FIFO queues.",
+    ),
+    th.Property(
+        "unwrap_sns",
+        th.BooleanType,
+        default=False,
+        description="Judge an SNS notification (raw message delivery off) by its inner "
+        "Message; SNS subscription confirmations are quarantined.",
+    ),
+    th.Property(
+        "allow_raw_pii",
+        th.BooleanType,
+        default=False,
+        description="Allow ip and device_id to leave the tap unmasked.",
+    ),
+)
