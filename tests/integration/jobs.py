@@ -34,6 +34,25 @@ JOB = "sqs-logins-to-postgres"
 STEP = 0.02  # seconds a frozen process may run between checks of its kill point
 
 
+# The masking map, and the sealed copy derived from `logins` (README "Optional sealed copy").
+MASKING = {"masked_ip": "mask(ip)", "masked_device_id": "mask(device_id)", "ip": None}
+SEALED_MAPS = {
+    "logins": {**MASKING, "device_id": None},
+    "sealed_logins": {
+        "__source__": "logins",
+        "__else__": None,
+        "__key_properties__": ["message_id"],
+        "message_id": "message_id",
+        "sealed_ip": "seal(ip)",
+        "sealed_device_id": "seal(device_id)",
+    },
+}
+USER_LOGINS = (
+    "select user_id, device_type, masked_ip, masked_device_id,"
+    " locale, app_version, create_date::text from public.user_logins"
+)
+
+
 def mask(value: str | None) -> str | None:
     """An independent HMAC-SHA-256, to check the pipeline's masks."""
     if value is None:
@@ -244,6 +263,11 @@ def pg_dump(database: Database) -> bytes:
     return subprocess.run(
         [program, "--dbname", database.dsn], capture_output=True, check=True
     ).stdout
+
+
+def delivered(database: Database) -> Counter[tuple[object, ...]]:
+    """The rows of public.user_logins, counted."""
+    return Counter(fetch(database, USER_LOGINS))
 
 
 def fetch(database: Database, query: str) -> list[tuple[object, ...]]:

@@ -13,6 +13,7 @@ import pytest
 from localenv.sqs import sqs_client
 from tap_sqs_logins.acknowledge import acknowledge
 from tap_sqs_logins.derived import DerivedStreamError, derived_streams
+from tests.integration.jobs import MASKING, SEALED_MAPS
 
 if TYPE_CHECKING:
     from tests.conftest import Database
@@ -25,17 +26,6 @@ create table sqs_staging.logins (
     rejection_reason text, dead_letter_message_id text
 )"""
 INSERT = "insert into sqs_staging.logins values (%s, %s, %s, %s, %s)"
-MASKING = {"masked_ip": "mask(ip)", "masked_device_id": "mask(device_id)", "ip": None}
-SEALED = {
-    "logins": MASKING,
-    "sealed_logins": {
-        "__source__": "logins",
-        "__else__": None,
-        "__key_properties__": ["message_id"],
-        "message_id": "message_id",
-        "sealed_ip": "seal(ip)",
-    },
-}
 
 
 def received(queue_url: str, count: int) -> list[dict[str, Any]]:
@@ -117,7 +107,7 @@ def test_a_message_whose_derived_row_is_missing_is_not_deleted(
             [(m["MessageId"],) for m in messages[:4]],
         )
 
-    counts = acknowledge(database.dsn, "sqs_staging", {**CONFIG, "stream_maps": SEALED})
+    counts = acknowledge(database.dsn, "sqs_staging", {**CONFIG, "stream_maps": SEALED_MAPS})
 
     assert counts == Counter(deleted=4, incomplete=2, pruned=0)
     assert in_flight(queue_url) == 2
@@ -208,6 +198,6 @@ def test_maps_the_acknowledgement_cannot_check_are_refused(maps: dict, error: st
 
 def test_derived_streams_follow_the_sdk_rules() -> None:
     assert derived_streams({"stream_maps": {"logins": MASKING}}) == []
-    assert derived_streams({"stream_maps": SEALED}) == ["sealed_logins"]
+    assert derived_streams({"stream_maps": SEALED_MAPS}) == ["sealed_logins"]
     wildcard = {"*": MASKING, "all": {"__source__": "l?gins"}}
     assert derived_streams({"stream_maps": wildcard}) == ["all"]

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from localenv.sample import sample_bodies
 from orchestrate import cron
 from orchestrate.schedules import load
 from tests.conftest import REPO
-from tests.integration.jobs import BIN, expected_rows, fetch, job_env, queue_counts, seed_ids
+from tests.integration.jobs import BIN, delivered, expected_rows, job_env, queue_counts, seed_ids
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -120,12 +119,7 @@ def test_a_generated_line_runs_the_job_once(
 
     assert queue_counts(queue_url) == (0, 0)
     today = datetime.now(timezone.utc).date().isoformat()
-    delivered = fetch(
-        database,
-        "select user_id, device_type, masked_ip, masked_device_id,"
-        " locale, app_version, create_date::text from public.user_logins",
-    )
-    assert Counter(delivered) == expected_rows(bodies, today)
+    assert delivered(database) == expected_rows(bodies, today)
     written = log.read_text(errors="replace")[start:]
     assert f"{suffix}" in written  # the run's own log went to the schedule's log file
 

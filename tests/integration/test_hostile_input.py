@@ -22,6 +22,7 @@ from localenv.sqs import sqs_client
 from tests.conftest import REPO
 from tests.integration.hostile import DLQ_MAX_SIZE, hostile_corpus
 from tests.integration.jobs import (
+    SEALED_MAPS,
     drain,
     fetch,
     job_env,
@@ -38,23 +39,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.conftest import Database
-
-MAPS = {
-    "logins": {
-        "masked_ip": "mask(ip)",
-        "masked_device_id": "mask(device_id)",
-        "ip": None,
-        "device_id": None,
-    },
-    "sealed_logins": {
-        "__source__": "logins",
-        "__else__": None,
-        "__key_properties__": ["message_id"],
-        "message_id": "message_id",
-        "sealed_ip": "seal(ip)",
-        "sealed_device_id": "seal(device_id)",
-    },
-}
 
 
 def far_time_zone(now: datetime) -> str:
@@ -94,7 +78,7 @@ def set_up(endpoint: str, database: Database, name: str) -> tuple[dict, dict, st
         database,
         TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL=dead,
         TAP_SQS_LOGINS_SEAL_PUBLIC_KEY=public_key,
-        TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(MAPS),
+        TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(SEALED_MAPS),
     )
     verdicts = {
         message_id: (

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import time
 import uuid
-from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ import pytest
 from localenv.postgres import conninfo, drop_database
 from localenv.sample import sample_bodies
 from tests.conftest import REPO
-from tests.integration.jobs import BIN, expected_rows, fetch, job_env, queue_counts, seed_ids
+from tests.integration.jobs import BIN, delivered, expected_rows, job_env, queue_counts, seed_ids
 from tests.integration.orchestration import system_database  # noqa: F401  (fixture)
 
 if TYPE_CHECKING:
@@ -64,11 +63,11 @@ def dagster_env(
     drop_database(admin, name)
 
 
-def meltano(env: dict[str, str], *args: str) -> str:
-    """Output of `meltano <args>` in the project; fails the test on a non-zero exit."""
+def meltano(env: dict[str, str], *args: str, project: Path = REPO) -> str:
+    """Output of `meltano <args>` in `project`; fails the test on a non-zero exit."""
     result = subprocess.run(
         [str(BIN / "meltano"), *args],
-        cwd=REPO,
+        cwd=project,
         env=env,
         capture_output=True,
         text=True,
@@ -142,12 +141,7 @@ def test_dagster_runs_the_meltano_schedule(
 
     assert queue_counts(queue_url) == (0, 0)
     today = datetime.now(timezone.utc).date().isoformat()
-    delivered = fetch(
-        database,
-        "select user_id, device_type, masked_ip, masked_device_id,"
-        " locale, app_version, create_date::text from public.user_logins",
-    )
-    assert Counter(delivered) == expected_rows(bodies, today)
+    assert delivered(database) == expected_rows(bodies, today)
     uri = dagster_env["MELTANO_DATABASE_URI"].replace("postgresql+psycopg", "postgresql")
     with psycopg.connect(uri) as conn:
         meltano_runs = conn.execute("select job_name, state from runs").fetchall()
@@ -197,17 +191,7 @@ def test_a_schedule_added_with_meltano_schedule_add_is_run_by_the_daemon(
     }
 
     def meltano_here(*args: str) -> str:
-        result = subprocess.run(
-            [str(BIN / "meltano"), *args],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return result.stdout + result.stderr
+        return meltano(env, *args, project=project)
 
     # Only the new schedule: the */15 one could tick during the test and race it.
     meltano_here("schedule", "remove", "sqs-logins-every-15-minutes")
@@ -247,9 +231,4 @@ def test_a_schedule_added_with_meltano_schedule_add_is_run_by_the_daemon(
 
     assert queue_counts(queue_url)[0] == 0
     today = datetime.now(timezone.utc).date().isoformat()
-    delivered = fetch(
-        database,
-        "select user_id, device_type, masked_ip, masked_device_id,"
-        " locale, app_version, create_date::text from public.user_logins",
-    )
-    assert Counter(delivered) == expected_rows(bodies, today)
+    assert delivered(database) == expected_rows(bodies, today)

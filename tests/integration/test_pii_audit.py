@@ -17,7 +17,7 @@ from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tap_sqs_logins.sealing import unseal
 from tests.conftest import REPO
-from tests.integration.jobs import BIN, JOB, job_env, pg_dump
+from tests.integration.jobs import BIN, JOB, SEALED_MAPS, job_env, pg_dump
 from tests.keys import rsa_key_pair
 
 if TYPE_CHECKING:
@@ -38,22 +38,6 @@ POISON = [
         }
     ),
 ]
-MAPS = {
-    "logins": {
-        "masked_ip": "mask(ip)",
-        "masked_device_id": "mask(device_id)",
-        "ip": None,
-        "device_id": None,
-    },
-    "sealed_logins": {
-        "__source__": "logins",
-        "__else__": None,
-        "__key_properties__": ["message_id"],
-        "message_id": "message_id",
-        "sealed_ip": "seal(ip)",
-        "sealed_device_id": "seal(device_id)",
-    },
-}
 
 
 def raw_values(bodies: list[str]) -> set[str]:
@@ -94,7 +78,7 @@ def test_no_raw_pii_downstream_and_sealed_copy_opens_off_pipeline(
         queue_url,
         database,
         TAP_SQS_LOGINS_SEAL_PUBLIC_KEY=public_key,
-        TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(MAPS),
+        TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(SEALED_MAPS),
         LOGLEVEL="DEBUG",
     )
     run = subprocess.run(

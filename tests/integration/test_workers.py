@@ -24,6 +24,7 @@ import pytest
 from localenv.sample import sample_bodies
 from tests.conftest import REPO
 from tests.integration.jobs import (
+    delivered,
     expected_rows,
     fetch,
     job_env,
@@ -98,12 +99,7 @@ def test_four_workers_of_one_checkout_deliver_each_message_once(
     assert not any("already running" in log.read_text() for log in logs)
     assert queue_counts(queue_url) == (0, 0)
     today = datetime.now(timezone.utc).date().isoformat()
-    delivered = fetch(
-        database,
-        "select user_id, device_type, masked_ip, masked_device_id,"
-        " locale, app_version, create_date::text from public.user_logins",
-    )
-    assert Counter(delivered) == expected_rows(first + valid, today)
+    assert delivered(database) == expected_rows(first + valid, today)
     runs = system_runs(system_database)
     state_ids = [f"dev:tap-sqs-logins-to-target-postgres:worker-{w}" for w in worker_ids]
     assert Counter(runs) == Counter(
