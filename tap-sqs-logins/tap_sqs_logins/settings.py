@@ -71,7 +71,7 @@ SETTINGS = th.PropertiesList(
     th.Property(
         "receive_concurrency",
         th.IntegerType(minimum=1, maximum=50),
-        default=4,
+        default=8,
         description="Long-poll receives in flight at once (threads); more hides the round "
         "trip to SQS.",
     ),
