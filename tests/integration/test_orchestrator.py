@@ -63,6 +63,19 @@ def dagster_env(
     drop_database(admin, name)
 
 
+def start_daemon(env: dict[str, str], log: Path, project: Path = REPO) -> subprocess.Popen[bytes]:
+    """Start `meltano invoke dagster:daemon` in `project`, in its own session, logging to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [str(BIN / "meltano"), "invoke", "dagster:daemon"],
+            cwd=project,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def meltano(env: dict[str, str], *args: str, project: Path = REPO) -> str:
     """Output of `meltano <args>` in `project`; fails the test on a non-zero exit."""
     result = subprocess.run(
@@ -116,15 +129,7 @@ def test_dagster_runs_the_meltano_schedule(
     assert "Cron Schedule: */15 * * * *" in listing
 
     log = tmp_path / "daemon.log"
-    with log.open("wb") as out:
-        daemon = subprocess.Popen(
-            [str(BIN / "meltano"), "invoke", "dagster:daemon"],
-            cwd=REPO,
-            env=dagster_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    daemon = start_daemon(dagster_env, log)
     try:
         meltano(dagster_env, "invoke", "dagster:launch", JOB)
         deadline = time.monotonic() + 600
@@ -210,15 +215,7 @@ def test_a_schedule_added_with_meltano_schedule_add_is_run_by_the_daemon(
     assert "Schedule: every_minute [RUNNING]" in meltano_here("invoke", "dagster:schedules")
 
     log = tmp_path / "daemon.log"
-    with log.open("wb") as out:
-        daemon = subprocess.Popen(
-            [str(BIN / "meltano"), "invoke", "dagster:daemon"],
-            cwd=project,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    daemon = start_daemon(env, log, project)
     try:
         deadline = time.monotonic() + 420  # the next minute's tick, then the run
         while ("every_minute", "SUCCESS") not in (runs := scheduled_runs(env)):

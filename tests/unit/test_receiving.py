@@ -140,5 +140,5 @@ def test_receive_concurrency_is_a_documented_bounded_setting() -> None:
     from tap_sqs_logins.tap import TapSqsLogins
 
     schema = TapSqsLogins.config_jsonschema["properties"]["receive_concurrency"]
-    assert (schema["minimum"], schema["maximum"], schema["default"]) == (1, 50, 4)
+    assert (schema["minimum"], schema["maximum"], schema["default"]) == (1, 50, 8)
     assert schema["description"]
