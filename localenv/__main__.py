@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            up(Settings.from_env())
+            up(Settings.resolve())
         elif args.command == "summary":
-            print(summarize(Settings.from_env(), args.since))
+            print(summarize(Settings.resolve(), args.since))
         else:
             stop()
     except LocalEnvError as error:

@@ -188,13 +188,8 @@ def ensure_user_logins(dsn: str) -> bool:
         return True
 
 
-def ensure_postgres(
-    host: str = "localhost",
-    port: int = 5432,
-    user: str = "postgres",
-    password: str = "postgres",  # noqa: S107 - the reference image's default
-    database: str = "postgres",
-    state_dir: Path = STATE_DIR,
+def ensure_postgres(  # noqa: PLR0913 - the five connection settings
+    host: str, port: int, user: str, password: str, database: str, state_dir: Path = STATE_DIR
 ) -> PostgresStatus:
     """Make sure a server answers at host:port with `database` and public.user_logins.
 

@@ -1,48 +1,90 @@
-"""The services' settings, read from the environment variables Meltano uses for the plugins."""
+"""The services' settings: the tap's and target-postgres's, exactly as Meltano resolves them."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from dataclasses import dataclass
 
+import yaml
+
+from tap_sqs_logins.client import local_endpoint
+from tap_sqs_logins.settings import SETTINGS
+
 from localenv import LocalEnvError
-from localenv.sqs import DEFAULT_ENDPOINT_URL, DEFAULT_QUEUE_URL, DEFAULT_REGION
+from localenv.process import REPO
+
+TAP_DEFAULTS = {
+    name: spec["default"]
+    for name, spec in SETTINGS.to_dict()["properties"].items()
+    if "default" in spec
+}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the queue and the database are, with the reference Docker set-up's defaults."""
+    """Where the queue and the database are, as the job sees them."""
 
-    endpoint_url: str = DEFAULT_ENDPOINT_URL
-    queue_url: str = DEFAULT_QUEUE_URL
-    region: str = DEFAULT_REGION
-    host: str = "localhost"
-    port: int = 5432
-    user: str = "postgres"
-    password: str = "postgres"  # noqa: S105 - the reference image's default
-    database: str = "postgres"
+    endpoint_url: str
+    queue_url: str
+    region: str
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    schema: str
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """Read TAP_SQS_LOGINS_* and TARGET_POSTGRES_* variables, defaulting unset ones.
+    def resolve(cls, environment: str | None = None) -> Settings:
+        """Ask Meltano (``meltano config print``) for the resolved settings of both plugins.
+
+        The tap's own defaults fill what Meltano does not set, as they do in the tap.
 
         Raises:
-            LocalEnvError: if TARGET_POSTGRES_PORT is not a port number.
+            LocalEnvError: if Meltano cannot print a plugin's configuration.
         """
-
-        def env(name: str, default: str) -> str:
-            return os.environ.get(name) or default
-
-        port = env("TARGET_POSTGRES_PORT", str(cls.port))
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise LocalEnvError(f"TARGET_POSTGRES_PORT={port!r} is not a port number")
-        return cls(
-            endpoint_url=env("TAP_SQS_LOGINS_ENDPOINT_URL", cls.endpoint_url),
-            queue_url=env("TAP_SQS_LOGINS_QUEUE_URL", cls.queue_url),
-            region=env("TAP_SQS_LOGINS_REGION", cls.region),
-            host=env("TARGET_POSTGRES_HOST", cls.host),
-            port=int(port),
-            user=env("TARGET_POSTGRES_USER", cls.user),
-            password=env("TARGET_POSTGRES_PASSWORD", cls.password),
-            database=env("TARGET_POSTGRES_DATABASE", cls.database),
+        tap, target = (
+            _start_print(plugin, environment) for plugin in ("tap-sqs-logins", "target-postgres")
         )
+        tap_config = {**TAP_DEFAULTS, **_answer(tap, "tap-sqs-logins")}
+        config = _answer(target, "target-postgres")
+        endpoint = tap_config.get("endpoint_url") or local_endpoint(tap_config["queue_url"])
+        if endpoint is None:
+            raise LocalEnvError(f"{tap_config['queue_url']} is on AWS, not a local queue")
+        return cls(
+            endpoint_url=endpoint,
+            queue_url=tap_config["queue_url"],
+            region=tap_config["region"],
+            host=config["host"],
+            port=int(config["port"]),
+            user=config["user"],
+            password=config.get("password") or "",
+            database=config["database"],
+            schema=config["default_target_schema"],
+        )
+
+
+def _start_print(plugin: str, environment: str | None) -> subprocess.Popen[str]:
+    """Start ``meltano config print`` in the environment ``meltano run`` would use."""
+    environment = (
+        environment
+        or os.environ.get("MELTANO_ENVIRONMENT")
+        or yaml.safe_load((REPO / "meltano.yml").read_text()).get("default_environment")
+    )
+    options = ["--environment", environment] if environment else []
+    return subprocess.Popen(  # noqa: S603
+        ["meltano", *options, "config", "--unsafe", "print", plugin],  # noqa: S607
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def _answer(process: subprocess.Popen[str], plugin: str) -> dict:
+    output, errors = process.communicate()
+    if process.returncode:
+        raise LocalEnvError(f"meltano config print {plugin} failed:\n{errors}")
+    return json.loads(output)

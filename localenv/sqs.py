@@ -20,14 +20,11 @@ if TYPE_CHECKING:
 
     from botocore.client import BaseClient
 
-DEFAULT_ENDPOINT_URL = "http://localhost:4566"
-DEFAULT_QUEUE_URL = "http://localhost:4566/000000000000/login-queue"
-DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"  # LocalStack's account, as in the reference queue URL
 SERVER_NAME = "sqs"
 
 
-def sqs_client(endpoint_url: str, region: str = DEFAULT_REGION) -> BaseClient:
+def sqs_client(endpoint_url: str, region: str = "us-east-1") -> BaseClient:
     """Return a boto3 SQS client, with dummy credentials unless AWS_ACCESS_KEY_ID is set."""
     keys = {}
     if "AWS_ACCESS_KEY_ID" not in os.environ:
@@ -77,10 +74,7 @@ def queue_depth(client: BaseClient, queue_url: str) -> int:
 
 
 def ensure_queue(
-    endpoint_url: str = DEFAULT_ENDPOINT_URL,
-    queue_url: str = DEFAULT_QUEUE_URL,
-    region: str = DEFAULT_REGION,
-    state_dir: Path = STATE_DIR,
+    endpoint_url: str, queue_url: str, region: str, state_dir: Path = STATE_DIR
 ) -> bool:
     """Make sure the queue exists, starting and seeding a moto server if nothing answers.
 
@@ -88,14 +82,14 @@ def ensure_queue(
         True if it started (and seeded) a server, False if one was already answering.
 
     Raises:
-        LocalEnvError: naming the TAP_SQS_LOGINS_* setting to fix.
+        LocalEnvError: naming the tap-sqs-logins setting to fix.
     """
     endpoint = urlsplit(endpoint_url)
     host = endpoint.hostname or ""
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     started = not port_open(host, port)
     if started and host not in LOCAL_HOSTS:
-        raise LocalEnvError(f"nothing answers at TAP_SQS_LOGINS_ENDPOINT_URL={endpoint_url!r}")
+        raise LocalEnvError(f"nothing answers at {endpoint_url!r}: check tap-sqs-logins endpoint_url and queue_url")
     if started:
         start_sqs_server(port, state_dir=state_dir, host=host)
     client = sqs_client(endpoint_url, region)
@@ -108,7 +102,7 @@ def ensure_queue(
             client.get_queue_url(QueueName=name)
     except (BotoCoreError, ClientError) as error:
         raise LocalEnvError(
-            f"SQS at TAP_SQS_LOGINS_ENDPOINT_URL={endpoint_url!r} has no usable queue "
-            f"{name!r} (TAP_SQS_LOGINS_QUEUE_URL={queue_url!r}): {error}"
+            f"SQS at {endpoint_url!r} has no usable queue {name!r}: check tap-sqs-logins "
+            f"queue_url ({queue_url!r}) and endpoint_url: {error}"
         ) from error
     return started

@@ -14,7 +14,6 @@ from localenv.sqs import queue_depth, sqs_client
 if TYPE_CHECKING:
     from localenv.settings import Settings
 
-STAGING = "sqs_staging.logins"
 DELIVERIES = "sqs_logins.login_deliveries"
 QUARANTINE = "sqs_logins.quarantined_messages"
 FINAL = "public.user_logins"
@@ -25,16 +24,17 @@ REJECTED = "_sdc_batched_at >= %s AND rejection_reason IS NOT NULL"
 def summarize(settings: Settings, since: datetime | None = None) -> str:
     """Return the summary of the run that started at `since` (None: of all runs)."""
     lines = [f"Summary {'since ' + since.isoformat() if since else 'over all runs'}:"]
+    staging = f"{settings.schema}.logins"
     dsn = conninfo(
         settings.host, settings.port, settings.user, settings.password, settings.database
     )
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("SET TIME ZONE 'UTC'")  # target-postgres stores UTC without zone
-            lines += _database_lines(conn, since or EPOCH)
+            lines += _database_lines(conn, staging, since or EPOCH)
     except psycopg.OperationalError as error:
         lines.append(
-            f"  database:                        cannot connect ({error}); check TARGET_POSTGRES_*"
+            f"  database:                        cannot connect ({error}); check target-postgres settings"
         )
     lines.append(_queue_line(settings))
     lines.append(
@@ -44,19 +44,19 @@ def summarize(settings: Settings, since: datetime | None = None) -> str:
     return "\n".join(lines)
 
 
-def _database_lines(conn: psycopg.Connection, since: datetime) -> list[str]:
+def _database_lines(conn: psycopg.Connection, staging: str, since: datetime) -> list[str]:
     """Return the lines about staging, deliveries and user_logins."""
-    read = _count(conn, STAGING, "_sdc_batched_at >= %s", since)
+    read = _count(conn, staging, "_sdc_batched_at >= %s", since)
     loaded = _count(conn, DELIVERIES, "delivered_at >= %s", since)
     lines = [
         f"  messages read this run:          {read}",
         f"  rows loaded into user_logins:    {loaded}",
         f"  rows in user_logins in total:    {_count(conn, FINAL)}",
-        f"  messages rejected this run:      {_count(conn, STAGING, REJECTED, since)}",
+        f"  messages rejected this run:      {_count(conn, staging, REJECTED, since)}",
     ]
-    if _exists(conn, STAGING):
+    if _exists(conn, staging):
         rows = conn.execute(
-            f"SELECT rejection_reason, count(*) FROM {STAGING} WHERE {REJECTED} "  # noqa: S608
+            f"SELECT rejection_reason, count(*) FROM {staging} WHERE {REJECTED} "  # noqa: S608
             "GROUP BY 1 ORDER BY 2 DESC, 1",
             [since],
         )

@@ -1,7 +1,6 @@
-"""Check Postgres and SQS before the job touches a message; name the setting to fix.
+"""Check Postgres and SQS before target-postgres starts; name the setting to fix.
 
-Run first in the job as ``tap-sqs-logins-ack --check``: a wrong setting then fails the run
-with one line instead of a loader traceback after the tap has already received messages.
+A wrong setting fails the run with one line instead of a loader traceback.
 """
 
 from __future__ import annotations
@@ -12,18 +11,20 @@ import psycopg
 
 from tap_sqs_logins.client import QueueError, SqsQueue
 
+from sqs_ack.target_settings import env_name
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 # Fragments of libpq's messages, most specific first: the settings that fix each.
 POSTGRES_HINTS = (
-    ("password authentication failed", "TARGET_POSTGRES_USER and TARGET_POSTGRES_PASSWORD"),
-    ("no password supplied", "TARGET_POSTGRES_PASSWORD"),
-    ('role "', "TARGET_POSTGRES_USER"),
-    ('database "', "TARGET_POSTGRES_DATABASE"),
-    ("translate host name", "TARGET_POSTGRES_HOST"),
+    ("password authentication failed", ("user", "password")),
+    ("no password supplied", ("password",)),
+    ('role "', ("user",)),
+    ('database "', ("database",)),
+    ("translate host name", ("host",)),
 )
-ADDRESS_HINT = "TARGET_POSTGRES_HOST and TARGET_POSTGRES_PORT"
+ADDRESS_HINT = ("host", "port")
 
 
 class PreflightError(RuntimeError):
@@ -41,15 +42,16 @@ def check_postgres(conninfo: str) -> None:
     except psycopg.OperationalError as error:
         text = str(error).strip() or type(error).__name__
         detail = text.splitlines()[0].rpartition(" failed: ")[2]
-        hint = next((hint for key, hint in POSTGRES_HINTS if key in text), ADDRESS_HINT)
+        names = next((names for key, names in POSTGRES_HINTS if key in text), ADDRESS_HINT)
+        hint = " and ".join(f"{name} ({env_name(name)})" for name in names)
         info = psycopg.conninfo.conninfo_to_dict(conninfo)
         where = f"{info.get('host')}:{info.get('port')}/{info.get('dbname')}"
-        msg = f"cannot connect to Postgres at {where} ({detail}): check {hint}"
+        msg = f"cannot connect to Postgres at {where} ({detail}): check target-postgres {hint}"
         raise PreflightError(msg) from None
 
 
 def check_queues(config: Mapping[str, Any]) -> None:
-    """Read the attributes of the source queue and, if set, the dead-letter queue.
+    """Read the attributes of the tap's source queue and, if set, its dead-letter queue.
 
     Raises:
         PreflightError: If SQS cannot be reached or a queue does not exist.
@@ -59,7 +61,6 @@ def check_queues(config: Mapping[str, Any]) -> None:
         urls["dead_letter_queue_url"] = config["dead_letter_queue_url"]
     for setting, url in urls.items():
         try:
-            SqsQueue(config, url).check()
+            SqsQueue(config, url, setting=setting).check()
         except QueueError as error:
-            msg = str(error).replace("check queue_url", f"check {setting}")
-            raise PreflightError(msg) from None
+            raise PreflightError(f"tap-sqs-logins: {error}") from None

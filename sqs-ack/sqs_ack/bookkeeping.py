@@ -50,7 +50,7 @@ update {logins} l set
 from {log} a where a.receipt_handle = l.receipt_handle"""
 CLAIM = """
 select message_id, queue_url, receipt_handle, rejection_reason, dead_letter_message_id
-from {logins} where {pending} limit %s for update skip locked"""
+from {logins} where {pending} and message_id <> all(%s) limit %s for update skip locked"""
 RECORD = """
 update {logins} as l set _ack_handle = v.handle, _ack_outcome = v.outcome, _acked_at = now()
 from (select unnest(%s::text[]) as message_id, unnest(%s::text[]) as handle,
@@ -130,8 +130,10 @@ def _exists(connection: psycopg.Connection[Any], table: str) -> bool:
     return bool(row and row[0])
 
 
-def claim(connection: psycopg.Connection[Any], schema: str, limit: int) -> list[tuple[Any, ...]]:
-    """Lock up to ``limit`` rows pending acknowledgement that no other worker holds.
+def claim(
+    connection: psycopg.Connection[Any], schema: str, limit: int, skip: list[str]
+) -> list[tuple[Any, ...]]:
+    """Lock up to ``limit`` rows pending acknowledgement, not in ``skip``, no one else holds.
 
     Call inside a transaction: the rows stay locked until it ends. The planner cannot
     estimate ``a is distinct from b`` and would scan the whole table for a LIMIT, so this
@@ -141,7 +143,7 @@ def claim(connection: psycopg.Connection[Any], schema: str, limit: int) -> list[
     query = sql.SQL(CLAIM).format(
         logins=sql.Identifier(schema, "logins"), pending=sql.SQL(ACK_PENDING)
     )
-    return connection.execute(query, [limit]).fetchall()
+    return connection.execute(query, [skip, limit]).fetchall()
 
 
 def record(

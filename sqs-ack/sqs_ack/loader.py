@@ -1,0 +1,124 @@
+"""The job's loader: target-postgres, with the check before it and the acknowledgement beside it.
+
+Meltano starts this in place of ``target-postgres``, with the same arguments. It checks the
+database and the tap's queues, runs the real ``target-postgres`` on the same standard input
+and output (Meltano still reads its STATE), and deletes from SQS what it commits while it
+loads. Behind any other tap, or for ``--about`` and the like, it is plain target-postgres.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import psycopg
+from singer_sdk.exceptions import ConfigValidationError
+from tap_sqs_logins.client import QueueError
+
+from sqs_ack import acknowledge, preflight
+from sqs_ack.derived import DerivedStreamError, derived_streams
+from sqs_ack.target_settings import SettingError, TargetSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, MutableMapping
+
+    from singer_sdk import Tap
+
+logger = logging.getLogger("sqs-ack")
+TARGET = Path(sys.executable).with_name("target-postgres")
+TAP_NAMESPACE = "tap_sqs_logins"  # Meltano names the extractor of the run in the environment
+PR_SET_PDEATHSIG = 1
+
+
+def main() -> None:
+    """Run target-postgres with the check and the acknowledgement, or plainly."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config", action="append", type=Path, default=[])
+    parser.add_argument("--tap-config", action="append", type=Path, default=[])
+    known, rest = parser.parse_known_args()
+    target_args = [arg for path in known.config for arg in ("--config", str(path))] + rest
+    tap_config = _tap_config(known.tap_config) if known.config else None
+    if tap_config is None:
+        os.execv(TARGET, [str(TARGET), *target_args])  # noqa: S606 - the same venv's target
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"
+    )
+    try:
+        settings = TargetSettings.read(known.config)
+        preflight.check_postgres(settings.conninfo)
+        preflight.check_queues(tap_config)
+        derived_streams(tap_config)
+    except (SettingError, preflight.PreflightError, DerivedStreamError) as error:
+        _fail(str(error))
+    sys.exit(_load_and_acknowledge(settings, tap_config, target_args))
+
+
+def _tap_config(paths: list[Path]) -> Mapping[str, Any] | None:
+    """The tap's settings: ``--tap-config`` files, or its variables behind it in Meltano."""
+    if not paths and os.environ.get("MELTANO_EXTRACTOR_NAMESPACE") != TAP_NAMESPACE:
+        return None
+    from tap_sqs_logins.tap import TapSqsLogins  # noqa: PLC0415 - only when acknowledging
+
+    files = [str(path) for path in paths] or None
+    _nest_object_settings(os.environ, TapSqsLogins)
+    try:
+        return TapSqsLogins(config=files, parse_env_config=True, setup_mapper=False).config
+    except ConfigValidationError as error:
+        _fail(f"tap-sqs-logins settings: {'; '.join(error.errors)}")
+
+
+def _nest_object_settings(environ: MutableMapping[str, str], tap: type[Tap]) -> None:
+    """Undo Meltano's dotted keys in object settings' variables (``{"logins.ip": ...}``)."""
+    tap(config={}, validate_config=False, setup_mapper=False)  # adds the SDK's own settings
+    for name, schema in tap.config_jsonschema["properties"].items():
+        variable = f"{tap.name.upper().replace('-', '_')}_{name.upper()}"
+        if "object" in schema.get("type", ()) and variable in environ:
+            nested: dict[str, Any] = {}
+            for dotted, value in json.loads(environ[variable]).items():
+                *parents, key = dotted.split(".")
+                inner = nested
+                for parent in parents:
+                    inner = inner.setdefault(parent, {})
+                inner[key] = value
+            environ[variable] = json.dumps(nested)
+
+
+def _load_and_acknowledge(
+    settings: TargetSettings, tap_config: Mapping[str, Any], target_args: list[str]
+) -> int:
+    """Run target-postgres, acknowledging while it runs; return its exit status."""
+    target = subprocess.Popen(  # noqa: S603 - the same venv's target
+        [str(TARGET), *target_args], preexec_fn=_die_with_parent
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, _: target.send_signal(signum))
+    try:
+        outcomes = acknowledge.follow(settings, tap_config, lambda: target.poll() is None)
+    except (QueueError, DerivedStreamError, psycopg.Error) as error:
+        target.wait()
+        first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
+        _fail(f"acknowledgement stopped, messages stay on the queue: {first_line}")
+    logger.info(
+        "Acknowledged staged messages: %s.",
+        ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "none",
+    )
+    return target.wait()
+
+
+def _die_with_parent() -> None:
+    """Have Linux stop target-postgres if this process dies first (elsewhere: no-op)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _fail(message: str) -> NoReturn:
+    raise SystemExit(f"target-postgres (sqs-ack): {message}")

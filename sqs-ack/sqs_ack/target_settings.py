@@ -1,0 +1,88 @@
+"""The loader's settings: target-postgres's own, as Meltano resolves them, plus the ack's.
+
+Meltano hands the loader one config file with everything set in ``meltano.yml``,
+``meltano config set``, ``.env`` or the environment; every step of the loader reads it
+from there, so the staging, the acknowledgement and the check use the same database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from psycopg.conninfo import make_conninfo
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+CONNECTION = {"host": "host", "port": "port", "user": "user", "password": "password"}
+# The acknowledgement's own settings: default, least value.
+ACK_SETTINGS = {"ack_delete_concurrency": (8, 1), "ack_staging_retention_days": (3, 0)}
+
+
+class SettingError(ValueError):
+    """A loader setting is missing or invalid; the message names it."""
+
+
+def env_name(setting: str) -> str:
+    """The environment variable Meltano reads ``setting`` of target-postgres from."""
+    return f"TARGET_POSTGRES_{setting.upper()}"
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """Where target-postgres writes, and how the acknowledgement works."""
+
+    conninfo: str
+    schema: str
+    delete_concurrency: int
+    retention_days: int
+
+    @classmethod
+    def read(cls, paths: Sequence[Path]) -> TargetSettings:
+        """Merge target-postgres's ``--config`` files, later ones winning.
+
+        Raises:
+            SettingError: Naming the setting to fix.
+        """
+        config: dict[str, Any] = {}
+        for path in paths:
+            config.update(json.loads(path.read_text()))
+        return cls.from_config(config)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TargetSettings:
+        """Read the settings from one config mapping.
+
+        Raises:
+            SettingError: Naming the setting to fix.
+        """
+        if config.get("sqlalchemy_url"):
+            conninfo = re.sub(r"^postgresql\+\w+://", "postgresql://", config["sqlalchemy_url"])
+        else:
+            if not config.get("database"):
+                raise SettingError(f"set target-postgres database ({env_name('database')})")
+            keywords = {key: config.get(name) for name, key in CONNECTION.items()}
+            conninfo = make_conninfo(
+                **{k: str(v) for k, v in keywords.items() if v not in (None, "")},
+                dbname=str(config["database"]),
+            )
+        values = {}
+        for name, (default, least) in ACK_SETTINGS.items():
+            value = config.get(name, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                msg = f"target-postgres {name} ({env_name(name)}) must be {least} or more"
+                raise SettingError(msg)
+            values[name] = value
+        if not config.get("default_target_schema"):
+            name = "default_target_schema"
+            raise SettingError(f"set target-postgres {name} ({env_name(name)})")
+        return cls(
+            conninfo=conninfo,
+            schema=config["default_target_schema"],
+            delete_concurrency=values["ack_delete_concurrency"],
+            retention_days=values["ack_staging_retention_days"],
+        )
