@@ -17,14 +17,13 @@ REPO = Path(__file__).resolve().parent.parent
 NAIVE_GOAL = 1.0  # job / naive script
 DRAIN_GOAL = 0.7  # job / 1-thread drain
 FLAT_GOAL = 1.10  # peak RSS at the largest N / at the smallest
-STEPS = ("check", "tap", "target", "ack", "dbt", "discover", "meltano")
 PLUGIN_PYTHONS = {
-    "tap/ack": ".meltano/extractors/tap-sqs-logins/venv/bin/python",
+    "tap": ".meltano/extractors/tap-sqs-logins/venv/bin/python",
     "target-postgres": ".meltano/loaders/target-postgres/venv/bin/python",
     "dbt": ".meltano/utilities/dbt-postgres/venv/bin/python",
 }
 PACKAGES = {
-    "tap/ack": ["singer-sdk", "boto3"],
+    "tap": ["singer-sdk", "boto3"],
     "target-postgres": ["meltanolabs-target-postgres", "singer-sdk"],
     "dbt": ["dbt-core", "dbt-postgres"],
 }
@@ -60,7 +59,7 @@ def machine(pg: Server) -> dict[str, Any]:
         "memory_gib": round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20, 1),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "plugin_python": _run(REPO / PLUGIN_PYTHONS["tap/ack"], "-V").removeprefix("Python "),
+        "plugin_python": _run(REPO / PLUGIN_PYTHONS["tap"], "-V").removeprefix("Python "),
         "versions": versions,
         "commit": commit,
     }
@@ -170,9 +169,7 @@ def _step_lines(row: dict[str, Any]) -> list[str]:
     runs = row.get("extra", {}).get("runs", 1)
     lines = [f"{'':>11}  ({runs} runs of the job to empty the queue)"] if runs > 1 else []
     pairs = [
-        ("check", ["check"]),
-        ("tap + target", ["tap", "target"]),
-        ("ack", ["ack"]),
+        ("tap + target + ack", ["tap", "target", "ack"]),
         ("dbt", ["dbt"]),
         ("meltano between steps", ["meltano", "discover"]),
     ]
@@ -181,7 +178,7 @@ def _step_lines(row: dict[str, Any]) -> list[str]:
         if key not in steps:
             continue
         seconds = steps[key]["seconds"]
-        rate = row["n"] / seconds if seconds and label in ("tap + target", "ack", "dbt") else 0
+        rate = row["n"] / seconds if seconds and label in ("tap + target + ack", "dbt") else 0
         rss = ", ".join(f"{name} {steps[name]['rss_mib']:.0f}" for name in names if name in steps)
         cpu = sum(steps[name].get("cpu_s", 0.0) for name in names if name in steps)
         lines.append(

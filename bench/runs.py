@@ -218,11 +218,11 @@ def job(
 
 
 def _job_steps(watch: Watch, seconds: float) -> dict[str, dict[str, float]]:
-    """The watched steps, plus the tap and target together and Meltano's own time."""
+    """The watched steps, plus the extract-load block (tap, target, ack) and Meltano's time."""
     steps = watch.steps()
-    pair = [steps[name] for name in ("tap", "target") if name in steps]
+    pair = [steps[name] for name in ("tap", "target", "ack") if name in steps]
     if pair:
-        steps["tap + target"] = {
+        steps["tap + target + ack"] = {
             "seconds": max(s["end"] for s in pair) - min(s["start"] for s in pair),
             "cpu_s": sum(s["cpu_s"] for s in pair),
         }

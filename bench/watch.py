@@ -21,19 +21,28 @@ if TYPE_CHECKING:
 
 INTERVAL = 0.05
 TICKS = os.sysconf("SC_CLK_TCK")
-PROGRAMS = ("tap-sqs-logins-ack", "tap-sqs-logins", "target-postgres", "dbt", "meltano")
-STEPS = {"check", "ack", "discover", "tap", "target", "dbt", "meltano"}
+PROGRAMS = (
+    "target-postgres-sqs-ack",
+    "tap-sqs-logins",
+    "target-postgres",
+    "dbt_with_target.py",
+    "meltano",
+)
+STEPS = {"ack", "discover", "tap", "target", "dbt", "meltano"}
 
 
 def step_of(cmdline: list[str]) -> str:
-    """Name the job step a command line belongs to: check, tap, target, ack, dbt, meltano..."""
+    """Name the job step a command line belongs to: tap, target, ack (with the check), dbt..."""
     names = [Path(arg).name for arg in cmdline[:3]]
     program = next((name for name in names if name in PROGRAMS), names[0] if names else "?")
-    if program == "tap-sqs-logins-ack":
-        return "check" if "--check" in cmdline else "ack"
     if program == "tap-sqs-logins":
         return "discover" if "--discover" in cmdline or "--about" in cmdline else "tap"
-    return {"target-postgres": "target"}.get(program, program)
+    steps = {
+        "target-postgres": "target",
+        "target-postgres-sqs-ack": "ack",
+        "dbt_with_target.py": "dbt",
+    }
+    return steps.get(program, program)
 
 
 @dataclass

@@ -188,7 +188,7 @@ def ensure_user_logins(dsn: str) -> bool:
         return True
 
 
-def ensure_postgres(  # noqa: PLR0913 - the five connection settings
+def ensure_postgres(
     host: str, port: int, user: str, password: str, database: str, state_dir: Path = STATE_DIR
 ) -> PostgresStatus:
     """Make sure a server answers at host:port with `database` and public.user_logins.

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
+from localenv import LocalEnvError
+from localenv.process import REPO
 from tap_sqs_logins.client import local_endpoint
 from tap_sqs_logins.settings import SETTINGS
 
-from localenv import LocalEnvError
-from localenv.process import REPO
-
+MELTANO = str(Path(sys.executable).with_name("meltano"))  # the project's own
 TAP_DEFAULTS = {
     name: spec["default"]
     for name, spec in SETTINGS.to_dict()["properties"].items()
@@ -75,7 +77,7 @@ def _start_print(plugin: str, environment: str | None) -> subprocess.Popen[str]:
     )
     options = ["--environment", environment] if environment else []
     return subprocess.Popen(  # noqa: S603
-        ["meltano", *options, "config", "--unsafe", "print", plugin],  # noqa: S607
+        [MELTANO, *options, "config", "--unsafe", "print", plugin],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -89,7 +89,9 @@ def ensure_queue(
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     started = not port_open(host, port)
     if started and host not in LOCAL_HOSTS:
-        raise LocalEnvError(f"nothing answers at {endpoint_url!r}: check tap-sqs-logins endpoint_url and queue_url")
+        raise LocalEnvError(
+            f"nothing answers at {endpoint_url!r}: check tap-sqs-logins endpoint_url and queue_url"
+        )
     if started:
         start_sqs_server(port, state_dir=state_dir, host=host)
     client = sqs_client(endpoint_url, region)

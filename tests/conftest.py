@@ -7,7 +7,6 @@ so an existing server is never changed. SQS: a moto server on a free port for th
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from localenv.postgres import (
     stop_private_postgres,
 )
 from localenv.process import free_port, port_open, stop_pidfile
+from localenv.settings import Settings
 from localenv.sqs import sqs_client, start_sqs_server
 
 if TYPE_CHECKING:
@@ -58,28 +58,28 @@ class Database:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """(host, port) of a running PostgreSQL server."""
-    host = os.environ.get("TARGET_POSTGRES_HOST", "localhost")
-    port = int(os.environ.get("TARGET_POSTGRES_PORT", "5432"))
-    if port_open(host, port):
-        yield host, port
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A running PostgreSQL server: the job's own (as Meltano resolves target-postgres's
+    settings) when it answers, else a private one with the same user and password."""
+    job = Settings.resolve()
+    server = Database(job.host, job.port, job.user, job.password, job.database)
+    if port_open(server.host, server.port):
+        yield server
         return
     data_dir = tmp_path_factory.mktemp("pg") / "data"
     port = free_port()
-    start_private_postgres(port, data_dir, "127.0.0.1", "postgres", "postgres")
-    yield "127.0.0.1", port
+    start_private_postgres(port, data_dir, "127.0.0.1", server.user, server.password)
+    yield Database("127.0.0.1", port, server.user, server.password, "postgres")
     stop_private_postgres(data_dir)
 
 
 @pytest.fixture
-def database(postgres_server: tuple[str, int]) -> Iterator[Database]:
+def database(postgres_server: Database) -> Iterator[Database]:
     """A fresh database holding an empty public.user_logins, dropped afterwards."""
-    host, port = postgres_server
-    user = os.environ.get("TARGET_POSTGRES_USER", "postgres")
-    password = os.environ.get("TARGET_POSTGRES_PASSWORD", "postgres")
+    host, port = postgres_server.host, postgres_server.port
+    user, password = postgres_server.user, postgres_server.password
     db = Database(host, port, user, password, f"tsl_test_{uuid.uuid4().hex[:12]}")
-    admin = conninfo(host, port, user, password, "postgres")
+    admin = postgres_server.dsn
     create_database(admin, db.name)
     ensure_user_logins(db.dsn)
     yield db

@@ -36,7 +36,7 @@ def ask_meltano() -> subprocess.Popen[str]:
 def main() -> None:
     """Export target-postgres's connection settings, then run dbt with the arguments given."""
     meltano = ask_meltano()
-    from dbt.cli.main import dbtRunner  # noqa: PLC0415 - imported while Meltano answers
+    from dbt.cli.main import dbtRunner
 
     output, errors = meltano.communicate()
     if meltano.returncode != 0:

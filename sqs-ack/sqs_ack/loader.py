@@ -27,6 +27,7 @@ from tap_sqs_logins.client import QueueError
 from sqs_ack import acknowledge, preflight
 from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.target_settings import SettingError, TargetSettings
+from sqs_ack.unloaded import offer_again
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
@@ -58,6 +59,7 @@ def main() -> None:
         preflight.check_queues(tap_config)
         derived_streams(tap_config)
     except (SettingError, preflight.PreflightError, DerivedStreamError) as error:
+        offer_again(sys.stdin.buffer, tap_config)
         _fail(str(error))
     sys.exit(_load_and_acknowledge(settings, tap_config, target_args))
 
@@ -66,7 +68,7 @@ def _tap_config(paths: list[Path]) -> Mapping[str, Any] | None:
     """The tap's settings: ``--tap-config`` files, or its variables behind it in Meltano."""
     if not paths and os.environ.get("MELTANO_EXTRACTOR_NAMESPACE") != TAP_NAMESPACE:
         return None
-    from tap_sqs_logins.tap import TapSqsLogins  # noqa: PLC0415 - only when acknowledging
+    from tap_sqs_logins.tap import TapSqsLogins
 
     files = [str(path) for path in paths] or None
     _nest_object_settings(os.environ, TapSqsLogins)

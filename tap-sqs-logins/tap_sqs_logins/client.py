@@ -102,6 +102,21 @@ class SqsQueue:
         response = self._call("delete_message_batch", QueueUrl=self.queue_url, Entries=entries)
         return [receipt_handles[int(failure["Id"])] for failure in response.get("Failed", [])]
 
+    def change_visibility(self, receipt_handles: list[str], seconds: int) -> list[str]:
+        """Hide one batch of messages for ``seconds`` more (0: offer them again now).
+
+        Returns:
+            The receipt handles SQS refused (deleted or expired messages).
+        """
+        entries = [
+            {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": seconds}
+            for i, h in enumerate(receipt_handles)
+        ]
+        response = self._call(
+            "change_message_visibility_batch", QueueUrl=self.queue_url, Entries=entries
+        )
+        return [receipt_handles[int(failure["Id"])] for failure in response.get("Failed", [])]
+
     def check(self) -> None:
         """Read one attribute of the queue: it exists and the credentials may use it."""
         self.attributes("QueueArn")

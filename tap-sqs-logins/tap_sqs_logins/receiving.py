@@ -5,16 +5,22 @@ that the stream drains, so memory stays flat. Receiving stops when every thread 
 empty receive, when ``max_messages`` is reached (counts are reserved before each receive,
 so a run never receives more), or after a third of ``visibility_timeout``: the load and
 the acknowledgement that follow must finish before SQS offers the messages again.
+
+If the run fails (the loader stops reading, the tap is terminated), the messages still in the
+buffer and the last ones emitted are offered again at once rather than when their visibility
+times out: a committed one comes back as a duplicate, which the pipeline recognises.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from tap_sqs_logins.client import BATCH_SIZE
+from tap_sqs_logins.client import BATCH_SIZE, QueueError
 
 if TYPE_CHECKING:
     import logging
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
 
 _DONE = None  # what a thread puts into the buffer when it stops
 PUT_POLL_SECONDS = 0.1
+RELEASE_WINDOW = 5_000  # last emitted messages offered again if the run fails
 
 
 class ConcurrentReceiver:
@@ -53,6 +60,7 @@ class ConcurrentReceiver:
         self._reserved = 0  # received, plus requested by receives in flight
         self._timed_out = False
         self._errors: list[Exception] = []
+        self._emitted: deque[str] = deque(maxlen=RELEASE_WINDOW)  # receipt handles
 
     def messages(self) -> Iterator[Message]:
         """Yield messages as the threads receive them.
@@ -67,6 +75,7 @@ class ConcurrentReceiver:
         ]
         for thread in threads:
             thread.start()
+        finished = False
         try:
             running = len(threads)
             while running:
@@ -74,15 +83,32 @@ class ConcurrentReceiver:
                 if batch is _DONE:
                     running -= 1
                 else:
-                    yield from batch
+                    for message in batch:
+                        self._emitted.append(message.receipt_handle)
+                        yield message
+            finished = True
         finally:
             self._stop.set()
             self._closed.set()
             for thread in threads:
                 thread.join()
+            if not finished:
+                self._offer_again()
         if self._errors:
             raise self._errors[0]
         self._logger.info("Stopped receiving after %d messages: %s.", self._reserved, self._why())
+
+    def _offer_again(self) -> None:
+        """Make the buffered and the last emitted messages visible again (best effort)."""
+        handles = list(self._emitted)
+        with contextlib.suppress(queue.Empty):
+            while True:
+                batch = self._buffer.get_nowait()
+                handles += [message.receipt_handle for message in batch or ()]
+        with contextlib.suppress(QueueError):
+            for start in range(0, len(handles), BATCH_SIZE):
+                self._sqs.change_visibility(handles[start : start + BATCH_SIZE], 0)
+            self._logger.info("The run stopped early: offered %d messages again.", len(handles))
 
     def _why(self) -> str:
         if self._limit is not None and self._reserved >= self._limit:

@@ -138,15 +138,16 @@ class KillPoint:
 def find_child(root: psutil.Process, executable: str) -> psutil.Process | None:
     """The descendant of `root` running `executable` (a script or binary name), if any.
 
-    Discovery (`--discover`) and the preflight (`--check`) are not the step itself.
+    Discovery (`--discover`) is not the step itself.
     """
     for child in root.children(recursive=True):
         try:
             argv = child.cmdline()
         except psutil.Error:
             continue
-        if any(os.path.basename(arg) == executable for arg in argv[:2]) and not (
-            {"--discover", "--check"} & set(argv)
+        if (
+            any(os.path.basename(arg) == executable for arg in argv[:2])
+            and "--discover" not in argv
         ):
             return child
     return None

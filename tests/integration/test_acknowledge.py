@@ -9,14 +9,21 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
+from sqs_ack.acknowledge import follow
+from sqs_ack.derived import DerivedStreamError, derived_streams
+from sqs_ack.target_settings import TargetSettings
 
 from localenv.sqs import sqs_client
-from tap_sqs_logins.acknowledge import acknowledge
-from tap_sqs_logins.derived import DerivedStreamError, derived_streams
 from tests.integration.jobs import MASKING, SEALED_MAPS
 
 if TYPE_CHECKING:
     from tests.conftest import Database
+
+
+def acknowledge(dsn: str, config: dict) -> Counter[str]:
+    """Settle every committed staging row, as the loader does once target-postgres ends."""
+    return follow(TargetSettings(dsn, "sqs_staging", 8, 3), config, lambda: False)
+
 
 CONFIG = {"region": "us-east-1"}  # the queue URL comes from each row
 STAGING = """
@@ -80,19 +87,19 @@ def test_deletes_exactly_the_committed_deliverable_rows_once(
     rows.append(("expired", queue_url, "a-handle-sqs-no-longer-knows", None, None))
     stage(database, rows)
 
-    counts = acknowledge(database.dsn, "sqs_staging", CONFIG)
+    counts = acknowledge(database.dsn, CONFIG)
 
     assert counts == Counter(deleted=22, refused=1, left=2, pruned=0)
     assert in_flight(queue_url) == len(poison_kept) + len(uncommitted)  # still on the queue
     assert outcomes(database) == Counter(deleted=22, refused=1, left=2)
-    assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(pruned=0)
+    assert acknowledge(database.dsn, CONFIG) == Counter(pruned=0)
 
     with psycopg.connect(database.dsn) as conn:  # redelivered: a new handle is pending again
         conn.execute(
             "update sqs_staging.logins set receipt_handle = 'new' where message_id = %s",
             [valid[0]["MessageId"]],
         )
-    assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(refused=1, pruned=0)
+    assert acknowledge(database.dsn, CONFIG) == Counter(refused=1, pruned=0)
 
 
 def test_a_message_whose_derived_row_is_missing_is_not_deleted(
@@ -107,7 +114,7 @@ def test_a_message_whose_derived_row_is_missing_is_not_deleted(
             [(m["MessageId"],) for m in messages[:4]],
         )
 
-    counts = acknowledge(database.dsn, "sqs_staging", {**CONFIG, "stream_maps": SEALED_MAPS})
+    counts = acknowledge(database.dsn, {**CONFIG, "stream_maps": SEALED_MAPS})
 
     assert counts == Counter(deleted=4, incomplete=2, pruned=0)
     assert in_flight(queue_url) == 2
@@ -125,7 +132,7 @@ def test_staged_rows_of_a_deleted_queue_are_reported_and_skipped(
     stage(database, rows)
 
     with caplog.at_level(logging.WARNING):
-        counts = acknowledge(database.dsn, "sqs_staging", CONFIG)
+        counts = acknowledge(database.dsn, CONFIG)
 
     assert counts == Counter({"deleted": 3, "queue missing": 12, "pruned": 0})
     assert f"12 staged messages came from queue {gone}" in caplog.text
@@ -138,9 +145,7 @@ def test_two_workers_never_delete_the_same_rows(sqs_endpoint: str, database: Dat
     stage(database, [(m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in messages])
     results: list[Counter[str]] = []
     workers = [
-        threading.Thread(
-            target=lambda: results.append(acknowledge(database.dsn, "sqs_staging", CONFIG))
-        )
+        threading.Thread(target=lambda: results.append(acknowledge(database.dsn, CONFIG)))
         for _ in range(2)
     ]
     for worker in workers:
@@ -171,14 +176,14 @@ def test_legacy_log_migrates_and_old_settled_rows_are_pruned(
             [messages[0]["ReceiptHandle"], messages[0]["MessageId"]],
         )
 
-    assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(deleted=2, pruned=0)
+    assert acknowledge(database.dsn, CONFIG) == Counter(deleted=2, pruned=0)
     with psycopg.connect(database.dsn) as conn:
         conn.execute(
             "update sqs_staging.logins set _transformed_at = now(),"
             " _acked_at = now() - %s::interval where message_id <> %s",
             ["4 days", messages[2]["MessageId"]],
         )
-    assert acknowledge(database.dsn, "sqs_staging", CONFIG) == Counter(pruned=2)
+    assert acknowledge(database.dsn, CONFIG) == Counter(pruned=2)
     assert outcomes(database) == Counter(deleted=1)
 
 

@@ -74,13 +74,13 @@ def crash_in_every_step(
     assert row_count(probe, "sqs_staging.logins") == 0, "the receive kill came after a load"
 
     queued = total(queue_url)  # deletes are the acknowledgement's progress
-    kill(KillPoint("acknowledge", "tap-sqs-logins-ack", lambda: total(queue_url) < queued))
+    kill(KillPoint("acknowledge", "target-postgres-sqs-ack", lambda: total(queue_url) < queued))
     assert total(queue_url) > queued - int(PER_RUN), "the acknowledge kill came after every delete"
 
     kill(
         KillPoint(
             "transform",
-            "dbt",
+            "dbt_with_target.py",
             lambda: bool(
                 probe.execute(
                     "select 1 from pg_stat_activity"

@@ -11,8 +11,10 @@ from collections import Counter
 from datetime import date
 from typing import TYPE_CHECKING
 
-from tap_sqs_logins.acknowledge import acknowledge
-from tap_sqs_logins.bookkeeping import prepare
+from sqs_ack.acknowledge import follow
+from sqs_ack.bookkeeping import prepare
+from sqs_ack.target_settings import TargetSettings
+
 from tap_sqs_logins.fields import LOGIN_SCHEMA
 from tests.conftest import REPO
 from tests.integration.test_transform import add_messages, db, login, poison
@@ -177,7 +179,8 @@ def test_no_step_scans_the_history(db: Database, sqs_endpoint: str) -> None:
         )
     before = seq_scans(db)
 
-    outcomes = acknowledge(db.server.dsn, "sqs_staging", {"region": "us-east-1"})
+    settings = TargetSettings(db.server.dsn, "sqs_staging", 8, 3)
+    outcomes = follow(settings, {"region": "us-east-1"}, lambda: False)
     db.dbt("run")
 
     # Poison rows settled before the queue was found missing are "left" (no dead-letter copy).

@@ -20,7 +20,7 @@ from tests.integration.jobs import BIN, JOB, KEY, expected_rows, job_env, mask
 if TYPE_CHECKING:
     from pathlib import Path
 
-BLOCKS = ["sqs-ack:check", "tap-sqs-logins", "target-postgres", "sqs-ack", "dbt-postgres:run"]
+BLOCKS = ["tap-sqs-logins", "target-postgres", "dbt-postgres:run"]
 
 
 def meltano_run(tasks: list[str], queue_url: str, database: Database) -> None:

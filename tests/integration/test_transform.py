@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 from psycopg import sql
+from sqs_ack.bookkeeping import prepare
 
-from tap_sqs_logins.bookkeeping import prepare
 from tests.conftest import REPO
 from tests.conftest import Database as ServerDatabase
 
@@ -86,7 +86,7 @@ class Database:
             "DBT_TARGET_PATH": str(run_dir / "target"),
             "DBT_LOG_PATH": str(run_dir / "logs"),
         }
-        env.pop("TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA", None)
+        env["TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"] = "sqs_staging"  # as STAGING_DDL
         argv = [
             dbt_executable(),
             *args,

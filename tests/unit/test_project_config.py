@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
 
-from localenv.settings import Settings
-from tap_sqs_logins.acknowledge import POSTGRES_SETTINGS
 from tap_sqs_logins.settings import SETTINGS
 
 REPO = Path(__file__).parents[2]
@@ -27,37 +24,9 @@ def test_meltano_declares_every_tap_setting_and_secrets_are_sensitive() -> None:
         assert declared[name].get("sensitive", False) == prop.get("secret", False), name
 
 
-def test_postgres_defaults_agree_across_target_ack_and_localenv() -> None:
-    target = {s["name"]: s.get("value") for s in plugin("loaders", "target-postgres")["settings"]}
-    dev = next(e for e in PROJECT["environments"] if e["name"] == "dev")
-    password = dev["config"]["plugins"]["loaders"][0]["config"]["password"]
-    ack = {
-        variable.removeprefix("TARGET_POSTGRES_").lower(): default
-        for variable, (_, default) in POSTGRES_SETTINGS.items()
-    }
-    assert ack == {
-        "host": target["host"],
-        "port": str(target["port"]),
-        "user": target["user"],
-        "password": password,
-        "database": target["database"],
-    }
-    profile = (REPO / "transform" / "profiles" / "profiles.yml").read_text()
-    dbt = dict(re.findall(r"env_var\('TARGET_POSTGRES_(\w+)', '([^']*)'\)", profile))
-    assert {k.lower(): v for k, v in dbt.items()} == ack
-    local = Settings()
-    assert (local.host, local.port, local.user, local.password, local.database) == (
-        target["host"],
-        target["port"],
-        target["user"],
-        password,
-        target["database"],
-    )
-
-
-def test_the_job_chains_tap_target_ack_and_transform() -> None:
+def test_the_job_chains_tap_target_and_transform() -> None:
     job = next(j for j in PROJECT["jobs"] if j["name"] == "sqs-logins-to-postgres")
-    assert job["tasks"] == ["sqs-ack:check tap-sqs-logins target-postgres sqs-ack dbt-postgres:run"]
+    assert job["tasks"] == ["tap-sqs-logins target-postgres dbt-postgres:run"]
     assert any(s["job"] == job["name"] for s in PROJECT["schedules"])
 
 
