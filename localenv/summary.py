@@ -34,7 +34,8 @@ def summarize(settings: Settings, since: datetime | None = None) -> str:
             lines += _database_lines(conn, staging, since or EPOCH)
     except psycopg.OperationalError as error:
         lines.append(
-            f"  database:                        cannot connect ({error}); check target-postgres settings"
+            f"  database:                        cannot connect ({error}); "
+            "check target-postgres settings"
         )
     lines.append(_queue_line(settings))
     lines.append(
