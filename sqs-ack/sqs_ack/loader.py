@@ -1,9 +1,10 @@
 """The job's loader: target-postgres, with the check before it and the acknowledgement beside it.
 
-Meltano starts this in place of ``target-postgres``, with the same arguments. It checks the
-database and the tap's queues, runs the real ``target-postgres`` on the same standard input
-and output (Meltano still reads its STATE), and deletes from SQS what it commits while it
-loads. Behind any other tap, or for ``--about`` and the like, it is plain target-postgres.
+Meltano starts this in place of ``target-postgres``, with the same arguments. It starts the
+real ``target-postgres``, checks the database and the tap's queues meanwhile, then feeds it
+the tap's messages (its output, STATE included, goes straight to Meltano) and deletes from
+SQS what it commits while it loads. Behind any other tap, or for ``--about`` and the like,
+it is plain target-postgres.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -38,6 +40,7 @@ logger = logging.getLogger("sqs-ack")
 TARGET = Path(sys.executable).with_name("target-postgres")
 TAP_NAMESPACE = "tap_sqs_logins"  # Meltano names the extractor of the run in the environment
 PR_SET_PDEATHSIG = 1
+FEED_CHUNK = 1 << 16
 
 
 def main() -> None:
@@ -47,28 +50,34 @@ def main() -> None:
     parser.add_argument("--tap-config", action="append", type=Path, default=[])
     known, rest = parser.parse_known_args()
     target_args = [arg for path in known.config for arg in ("--config", str(path))] + rest
-    tap_config = _tap_config(known.tap_config) if known.config else None
-    if tap_config is None:
+    behind_the_tap = os.environ.get("MELTANO_EXTRACTOR_NAMESPACE") == TAP_NAMESPACE
+    if not known.config or not (known.tap_config or behind_the_tap):
         os.execv(TARGET, [str(TARGET), *target_args])  # noqa: S606 - the same venv's target
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"
     )
+    # target-postgres starts while the check runs, and reads its input only once it passed.
+    target = subprocess.Popen(  # noqa: S603 - the same venv's target
+        [str(TARGET), *target_args], stdin=subprocess.PIPE, preexec_fn=_die_with_parent
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, _: target.send_signal(signum))
+    tap_config = _tap_config(known.tap_config)
     try:
         settings = TargetSettings.read(known.config)
         preflight.check_postgres(settings.conninfo)
         preflight.check_queues(tap_config)
         derived_streams(tap_config)
     except (SettingError, preflight.PreflightError, DerivedStreamError) as error:
+        target.kill()
         offer_again(sys.stdin.buffer, tap_config)
         _fail(str(error))
-    sys.exit(_load_and_acknowledge(settings, tap_config, target_args))
+    sys.exit(_load_and_acknowledge(target, settings, tap_config))
 
 
-def _tap_config(paths: list[Path]) -> Mapping[str, Any] | None:
+def _tap_config(paths: list[Path]) -> Mapping[str, Any]:
     """The tap's settings: ``--tap-config`` files, or its variables behind it in Meltano."""
-    if not paths and os.environ.get("MELTANO_EXTRACTOR_NAMESPACE") != TAP_NAMESPACE:
-        return None
-    from tap_sqs_logins.tap import TapSqsLogins
+    from tap_sqs_logins.tap import TapSqsLogins  # a second's import: after target-postgres starts
 
     files = [str(path) for path in paths] or None
     _nest_object_settings(os.environ, TapSqsLogins)
@@ -95,14 +104,11 @@ def _nest_object_settings(environ: MutableMapping[str, str], tap: type[Tap]) -> 
 
 
 def _load_and_acknowledge(
-    settings: TargetSettings, tap_config: Mapping[str, Any], target_args: list[str]
+    target: subprocess.Popen[bytes], settings: TargetSettings, tap_config: Mapping[str, Any]
 ) -> int:
-    """Run target-postgres, acknowledging while it runs; return its exit status."""
-    target = subprocess.Popen(  # noqa: S603 - the same venv's target
-        [str(TARGET), *target_args], preexec_fn=_die_with_parent
-    )
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda signum, _: target.send_signal(signum))
+    """Feed target-postgres its input, acknowledging while it loads; return its exit status."""
+    feed = threading.Thread(target=_feed, args=(sys.stdin.fileno(), target), daemon=True)
+    feed.start()
     try:
         outcomes = acknowledge.follow(settings, tap_config, lambda: target.poll() is None)
     except (QueueError, DerivedStreamError, psycopg.Error) as error:
@@ -114,6 +120,15 @@ def _load_and_acknowledge(
         ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "none",
     )
     return target.wait()
+
+
+def _feed(source: int, target: subprocess.Popen[bytes]) -> None:
+    """Copy the tap's Singer messages to target-postgres until either side ends."""
+    sink = target.stdin
+    assert sink is not None  # noqa: S101 - opened with stdin=PIPE
+    with contextlib.suppress(BrokenPipeError), sink:
+        while chunk := os.read(source, FEED_CHUNK):
+            sink.write(chunk)
 
 
 def _die_with_parent() -> None:
