@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from keys import rsa_key_pair
 from localenv.sample import sample_bodies
 from localenv.sqs import sqs_client
 from tests.conftest import REPO
@@ -33,7 +34,6 @@ from tests.integration.jobs import (
     tail,
 )
 from tests.integration.test_workers import start_worker, worker_ids  # noqa: F401  (fixture)
-from tests.keys import rsa_key_pair
 
 if TYPE_CHECKING:
     from pathlib import Path

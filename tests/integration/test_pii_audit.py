@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from keys import rsa_key_pair
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tap_sqs_logins.sealing import unseal
 from tests.conftest import REPO
 from tests.integration.jobs import BIN, JOB, SEALED_MAPS, job_env, pg_dump
-from tests.keys import rsa_key_pair
 
 if TYPE_CHECKING:
     from pathlib import Path

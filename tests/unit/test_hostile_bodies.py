@@ -1,6 +1,6 @@
 """Any body gives a deliverable record that fits user_logins, or a quarantine record; never a crash.
 
-Property-based (Hypothesis) over classes of hostile bodies (tests/unit/hostile.py), then
+Property-based (Hypothesis) over classes of hostile bodies (tap-sqs-logins/tests/hostile.py), then
 the same classes end to end: through ``TapSqsLogins.sync_all()`` on moto, into a real
 PostgreSQL with the SQL's casts, and through the real target-postgres.
 """
@@ -20,12 +20,7 @@ from hypothesis import strategies as st
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage
 
-from localenv.sample import sample_bodies
-from tap_sqs_logins.client import Message
-from tap_sqs_logins.pii_guard import build_mapper
-from tap_sqs_logins.streams import login_record
-from tests.unit.conftest import MASKING_MAPS, records, run_tap
-from tests.unit.hostile import (
+from hostile import (
     FIELDS,
     REASON,
     UNSTORABLE,
@@ -35,6 +30,11 @@ from tests.unit.hostile import (
     quotes_the_body,
     strings_in,
 )
+from localenv.sample import sample_bodies
+from tap_harness import MASKING_MAPS, records, run_tap
+from tap_sqs_logins.client import Message
+from tap_sqs_logins.pii_guard import build_mapper
+from tap_sqs_logins.streams import login_record
 
 if TYPE_CHECKING:
     from tests.conftest import Database

@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from keys import rsa_key_pair
 from tap_sqs_logins.canary import canary_record, traces
 from tap_sqs_logins.fields import LOGIN_SCHEMA
 from tap_sqs_logins.pii_guard import MaskingMapper, check_pii_is_masked
-from tests.keys import rsa_key_pair
 
 LOGGER = logging.getLogger("test-pii-guard-properties")
 PUBLIC_KEY = rsa_key_pair()[1]

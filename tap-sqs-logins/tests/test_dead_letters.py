@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_harness import REGION, records, run_tap
 from tap_sqs_logins.client import Message, QueueError, SqsQueue, message_size
 from tap_sqs_logins.streams import LEFT_FOR_REDRIVE, DeadLetterQueue
-from tests.unit.conftest import REGION, records, run_tap
 
 SMALL_QUEUE = 1024  # bytes: the smallest MaximumMessageSize SQS allows
 

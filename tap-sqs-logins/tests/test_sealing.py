@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from singer_sdk.exceptions import ConfigValidationError
 
+from keys import rsa_key_pair
+from tap_harness import MASKING_MAPS, records, run_tap
 from tap_sqs_logins.sealing import OAEP, Sealer, unseal
-from tests.keys import rsa_key_pair
-from tests.unit.conftest import MASKING_MAPS, records, run_tap
 
 SEALED_MAP = {
     "__source__": "logins",

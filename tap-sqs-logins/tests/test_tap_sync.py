@@ -9,16 +9,7 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tests.unit.conftest import MASKING_MAPS, records, run_tap
-
-LOGIN = {
-    "user_id": "424cdd21-063a-43a7-b91b-7ca1a833afae",
-    "app_version": "2.3.0",
-    "device_type": "android",
-    "ip": "199.172.111.135",
-    "locale": None,
-    "device_id": "593-47-5928",
-}
+from tap_harness import LOGIN, MASKING_MAPS, records, run_tap
 
 
 def send(sqs: Any, queue_url: str, *bodies: str) -> None:

@@ -158,7 +158,7 @@ def test_the_canary_finds_any_trace_of_a_sentinel(expression: str) -> None:
 
 
 def test_the_canary_passes_masked_and_sealed_output() -> None:
-    from tests.keys import rsa_key_pair
+    from keys import rsa_key_pair
 
     maps = {
         "logins": {**SAFE, "prefix": "mask(ip)[:20]"},

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_harness import records, run_tap
 from tap_sqs_logins.client import Message, QueueError
 from tap_sqs_logins.receiving import ConcurrentReceiver
-from tests.unit.conftest import records, run_tap
 
 LOGGER = logging.getLogger("test-receiving")
 LOGIN = {"user_id": "u1", "app_version": "1.0", "device_type": "ios", "ip": "10.1.2.3"}

@@ -18,15 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tap_sqs_logins.attributes import is_safe
-from tap_sqs_logins.client import Message
-from tap_sqs_logins.envelopes import CONFIRMATIONS, judge_body
-from tap_sqs_logins.fields import Options
-from tap_sqs_logins.messages import Rejected
-from tap_sqs_logins.pii_guard import build_mapper
-from tap_sqs_logins.streams import login_record
-from tests.unit.conftest import MASKING_MAPS
-from tests.unit.hostile import (
+from hostile import (
     FIELDS,
     REASON,
     UNSTORABLE,
@@ -39,6 +31,14 @@ from tests.unit.hostile import (
     strings_in,
     texts,
 )
+from tap_harness import MASKING_MAPS
+from tap_sqs_logins.attributes import is_safe
+from tap_sqs_logins.client import Message
+from tap_sqs_logins.envelopes import CONFIRMATIONS, judge_body
+from tap_sqs_logins.fields import Options
+from tap_sqs_logins.messages import Rejected
+from tap_sqs_logins.pii_guard import build_mapper
+from tap_sqs_logins.streams import login_record
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:logins"
 LOGIN = {"user_id": "u-1", "app_version": "2.3.0", "device_type": "ios", "ip": "10.0.0.7"}

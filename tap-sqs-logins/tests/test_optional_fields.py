@@ -9,21 +9,13 @@ import boto3
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_harness import LOGIN, REGION, records, run_tap
 from tap_sqs_logins import fields
 from tap_sqs_logins.fields import LOGIN_SCHEMA
 from tap_sqs_logins.pii_guard import check_pii_is_masked
 from tap_sqs_logins.tap import TapSqsLogins
-from tests.unit.conftest import REGION, records, run_tap
-from tests.unit.test_envelopes import envelope
+from test_envelopes import envelope
 
-LOGIN = {
-    "user_id": "424cdd21-063a-43a7-b91b-7ca1a833afae",
-    "app_version": "2.3.0",
-    "device_type": "android",
-    "ip": "199.172.111.135",
-    "locale": None,
-    "device_id": "593-47-5928",
-}
 OPT_IN = ("include_message_attributes", "include_fifo_fields", "unwrap_sns")
 NEW_FIELDS = {"message_attributes", "message_group_id", "sequence_number"}
 
