@@ -115,10 +115,10 @@ def _run(argv: list[str], account: pwd.struct_passwd | None, owned: list[Path]) 
 
 def start_private_postgres(
     port: int,
-    data_dir: Path = STATE_DIR / "pgdata",
-    host: str = "localhost",
-    user: str = "postgres",
-    password: str = "postgres",  # noqa: S107 - the reference image's default
+    data_dir: Path,
+    host: str,
+    user: str,
+    password: str,
     bindir: Path | None = None,
 ) -> int:
     """Start (creating if needed) a private server listening on host:port only.

@@ -109,6 +109,6 @@ def _queue_line(settings: Settings) -> str:
     except (BotoCoreError, ClientError) as error:
         return (
             f"  messages still on the queue:     unknown ({error}); check "
-            "TAP_SQS_LOGINS_ENDPOINT_URL / TAP_SQS_LOGINS_QUEUE_URL"
+            "tap-sqs-logins endpoint_url and queue_url"
         )
     return f"  messages still on the queue:     {depth}"

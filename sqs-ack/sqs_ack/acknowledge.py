@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
 
 from sqs_ack import bookkeeping
 from sqs_ack.derived import derived_streams
+from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

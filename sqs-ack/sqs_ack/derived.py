@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import MapExpressionError, StreamMapConfigError
 from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
+
 from tap_sqs_logins.fields import login_schema
 from tap_sqs_logins.streams import LoginsStream
 

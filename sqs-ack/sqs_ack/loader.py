@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
 from singer_sdk.exceptions import ConfigValidationError
-from tap_sqs_logins.client import QueueError
 
 from sqs_ack import acknowledge, preflight
 from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.target_settings import SettingError, TargetSettings
 from sqs_ack.unloaded import offer_again
+from tap_sqs_logins.client import QueueError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping

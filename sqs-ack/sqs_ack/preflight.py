@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from tap_sqs_logins.client import QueueError, SqsQueue
 
 from sqs_ack.target_settings import env_name
+from tap_sqs_logins.client import QueueError, SqsQueue
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,15 +56,21 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Settings]:
-    """Settings for whichever server is present: the one on localhost:5432, else a private one."""
-    if port_open("localhost", 5432):
-        yield Settings()
+def job() -> Settings:
+    """The job's settings, as Meltano resolves them."""
+    return Settings.resolve()
+
+
+@pytest.fixture(scope="module")
+def server(job: Settings) -> Iterator[Settings]:
+    """Settings for whichever server is present: the job's, else a private one."""
+    if port_open(job.host, job.port):
+        yield job
         return
     path = Path(tempfile.mkdtemp(prefix="localenv-test-"))
     port = free_port()
-    start_private_postgres(port, path / "pgdata")
-    yield Settings(port=port)
+    start_private_postgres(port, path / "pgdata", "localhost", job.user, job.password)
+    yield replace(job, port=port, database="postgres")
     stop_private_postgres(path / "pgdata")
     shutil.rmtree(path)
 
@@ -74,7 +81,7 @@ def database(server: Settings) -> Iterator[Settings]:
     name = f"localenv_test_{uuid.uuid4().hex[:8]}"
     admin = conninfo(server.host, server.port, server.user, server.password, "postgres")
     create_database(admin, name)
-    yield Settings(host=server.host, port=server.port, database=name)
+    yield replace(server, database=name)
     drop_database(admin, name)
 
 
@@ -119,12 +126,12 @@ def test_moto_server_takes_the_reference_queue_url_and_stops(state_dir: Path) ->
 def test_ensure_queue_starts_and_seeds_only_once(state_dir: Path) -> None:
     endpoint = f"http://localhost:{free_port()}"
     queue_url = f"{endpoint}/000000000000/login-queue"
-    assert ensure_queue(endpoint, queue_url, state_dir=state_dir) is True
+    assert ensure_queue(endpoint, queue_url, "us-east-1", state_dir) is True
     assert queue_depth(sqs_client(endpoint), queue_url) == 100
-    assert ensure_queue(endpoint, queue_url, state_dir=state_dir) is False
+    assert ensure_queue(endpoint, queue_url, "us-east-1", state_dir) is False
     assert queue_depth(sqs_client(endpoint), queue_url) == 100
-    with pytest.raises(LocalEnvError, match="TAP_SQS_LOGINS_QUEUE_URL"):
-        ensure_queue(endpoint, f"{endpoint}/000000000000/missing-queue", state_dir=state_dir)
+    with pytest.raises(LocalEnvError, match="check tap-sqs-logins queue_url"):
+        ensure_queue(endpoint, f"{endpoint}/000000000000/missing-queue", "us-east-1", state_dir)
 
 
 @pytest.mark.parametrize("wheel", [False, True], ids=["system-binaries", "pgserver-wheel"])
@@ -133,7 +140,7 @@ def test_private_postgres_starts_with_password_and_stops(state_dir: Path, wheel:
     assert ("pgserver" in bindir.parts) is wheel
     port = free_port()
     pid = start_private_postgres(
-        port, state_dir / "pgdata", user="etl", password="s3cret", bindir=bindir
+        port, state_dir / "pgdata", "localhost", "etl", "s3cret", bindir=bindir
     )
     with psycopg.connect(conninfo("localhost", port, "etl", "s3cret", "postgres")) as conn:
         version = conn.execute("SHOW server_version").fetchone()
@@ -146,8 +153,12 @@ def test_private_postgres_starts_with_password_and_stops(state_dir: Path, wheel:
     assert not port_open("localhost", port)
 
 
-def test_ensure_postgres_starts_a_private_server_with_user_logins(state_dir: Path) -> None:
-    settings = Settings(port=free_port(), user="etl", password="s3cret", database="logins")
+def test_ensure_postgres_starts_a_private_server_with_user_logins(
+    job: Settings, state_dir: Path
+) -> None:
+    settings = replace(
+        job, host="localhost", port=free_port(), user="etl", password="s3cret", database="logins"
+    )
     args = (settings.host, settings.port, settings.user, settings.password, settings.database)
     assert ensure_postgres(*args, state_dir=state_dir) == (True, True)
     assert columns(settings) == USER_LOGINS_COLUMNS
@@ -174,17 +185,21 @@ def test_ensure_postgres_creates_a_missing_database_on_a_found_server(server: Se
             False,
             True,
         )
-        assert columns(Settings(host=server.host, port=server.port, database=name))
+        assert columns(replace(server, database=name))
     finally:
         drop_database(dsn(server), name)
 
 
 def test_up_then_stop_leaves_nothing_running(
-    state_dir: Path, capsys: pytest.CaptureFixture[str]
+    job: Settings, state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     endpoint = f"http://localhost:{free_port()}"
-    settings = Settings(
-        endpoint_url=endpoint, queue_url=f"{endpoint}/000000000000/login-queue", port=free_port()
+    settings = replace(
+        job,
+        endpoint_url=endpoint,
+        queue_url=f"{endpoint}/000000000000/login-queue",
+        host="localhost",
+        port=free_port(),
     )
     up(settings, state_dir)
     up(settings, state_dir)
@@ -210,17 +225,13 @@ def test_up_then_stop_leaves_nothing_running(
 
 def test_summary_says_what_is_missing_instead_of_failing(database: Settings) -> None:
     closed = f"http://localhost:{free_port()}"
-    settings = Settings(
-        host=database.host,
-        port=database.port,
-        database=database.database,
-        endpoint_url=closed,
-        queue_url=f"{closed}/000000000000/login-queue",
+    settings = replace(
+        database, endpoint_url=closed, queue_url=f"{closed}/000000000000/login-queue"
     )
     text = summarize(settings)
     assert "sqs_staging.logins does not exist yet" in text
     assert "sqs_logins.login_deliveries does not exist yet" in text
-    assert "TAP_SQS_LOGINS_ENDPOINT_URL" in text
+    assert "check tap-sqs-logins endpoint_url and queue_url" in text
     assert f"psql -h {database.host} -p {database.port}" in text
 
 
@@ -245,13 +256,7 @@ def test_summary_counts_this_run_only(database: Settings, state_dir: Path) -> No
             "CREATE TABLE sqs_logins.login_deliveries (message_id text, delivered_at timestamptz)"
         )
         conn.execute("INSERT INTO sqs_logins.login_deliveries VALUES ('a', '2030-01-01Z')")
-    settings = Settings(
-        host=database.host,
-        port=database.port,
-        database=database.database,
-        endpoint_url=endpoint,
-        queue_url=queue_url,
-    )
+    settings = replace(database, endpoint_url=endpoint, queue_url=queue_url)
     ensure_postgres(
         settings.host, settings.port, settings.user, settings.password, settings.database
     )
