@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: run test bench stop lint lock clean orchestrate crontab worker readme
 
-$(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.toml
+$(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.toml sqs-ack/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
@@ -38,7 +38,7 @@ run: .meltano/.installed  ## Run the job on the embedded default and print a sum
 	  tail -n 25 $(STATE)/meltano-run.log; echo "make run: the job failed; full log in $(STATE)/meltano-run.log"; exit 1; fi; \
 	$(BIN)/python -m localenv summary --since "$$since"
 
-test: .meltano/.installed  ## Run every test, starting the services they need.
+test: lint .meltano/.installed  ## Lint, then run every test, starting the services they need.
 	$(BIN)/python -m pytest
 
 # A subset: make bench BENCH_ARGS="--counts 2000 --skip-history --skip-latency" (bench/README.md)
@@ -62,10 +62,12 @@ worker: .meltano/.installed  ## Run the job once as worker ID (make worker ID=2)
 stop:  ## Stop the services `make run` started, and nothing else.
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m localenv stop; fi
 
-lint: $(VENV)/.installed
-	$(BIN)/ruff check tap-sqs-logins localenv tests bench orchestrate
-	$(BIN)/ruff format --check tap-sqs-logins localenv tests bench orchestrate
+PY_DIRS := tap-sqs-logins sqs-ack localenv tests bench orchestrate transform
+lint: $(VENV)/.installed  ## Ruff, mypy (strict) on both packages, sqlfluff on the SQL.
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 	cd tap-sqs-logins && $(BIN)/mypy tap_sqs_logins
+	cd sqs-ack && $(BIN)/mypy sqs_ack
 
 readme: $(VENV)/.installed  ## Regenerate the settings table of tap-sqs-logins/README.md.
 	$(BIN)/python tap-sqs-logins/scripts/settings_table.py

@@ -82,9 +82,11 @@ def _tap_config(paths: list[Path]) -> Mapping[str, Any]:
     files = [str(path) for path in paths] or None
     _nest_object_settings(os.environ, TapSqsLogins)
     try:
-        return TapSqsLogins(config=files, parse_env_config=True, setup_mapper=False).config
+        tap = TapSqsLogins(config=files, parse_env_config=True, setup_mapper=False)
     except ConfigValidationError as error:
         _fail(f"tap-sqs-logins settings: {'; '.join(error.errors)}")
+    config: Mapping[str, Any] = tap.config
+    return config
 
 
 def _nest_object_settings(environ: MutableMapping[str, str], tap: type[Tap]) -> None:
