@@ -111,7 +111,7 @@ def _phase(name: str, run: Callable[..., dict[str, Any]], *args: Any) -> dict[st
 
 def _settings() -> dict[str, str]:
     """Job settings inherited from the environment (they apply to every job run)."""
-    prefixes = ("TAP_SQS_LOGINS_", "SQS_ACK_", "TARGET_POSTGRES_", "MELTANO_")
+    prefixes = ("TAP_SQS_LOGINS_", "TARGET_POSTGRES_", "MELTANO_")
     return {
         name: "***" if any(word in name for word in ("PASSWORD", "KEY", "TOKEN")) else value
         for name, value in sorted(os.environ.items())
