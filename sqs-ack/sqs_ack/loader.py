@@ -65,6 +65,7 @@ def main() -> None:
     tap_config = _tap_config(known.tap_config)
     try:
         settings = TargetSettings.read(known.config)
+        preflight.check_acknowledgement(tap_config)
         preflight.check_postgres(settings.conninfo)
         preflight.check_queues(tap_config)
         derived_streams(tap_config)

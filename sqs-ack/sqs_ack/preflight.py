@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from sqs_ack.target_settings import env_name
+from tap_sqs_logins.acknowledgement import LOADER
 from tap_sqs_logins.client import QueueError, SqsQueue
 
 if TYPE_CHECKING:
@@ -47,6 +48,21 @@ def check_postgres(conninfo: str) -> None:
         where = f"{info.get('host')}:{info.get('port')}/{info.get('dbname')}"
         msg = f"cannot connect to Postgres at {where} ({detail}): check target-postgres {hint}"
         raise PreflightError(msg) from None
+
+
+def check_acknowledgement(config: Mapping[str, Any]) -> None:
+    """The tap leaves deleting to this loader, and emits the receipt handles it needs.
+
+    Raises:
+        PreflightError: If the tap's ``acknowledgement`` is not ``loader``.
+    """
+    if config.get("acknowledgement") != LOADER:
+        msg = (
+            f"tap-sqs-logins acknowledgement is {config.get('acknowledgement')!r}, but sqs-ack "
+            "deletes, once Postgres has committed: check tap-sqs-logins acknowledgement "
+            f"(TAP_SQS_LOGINS_ACKNOWLEDGEMENT), it must be {LOADER!r}"
+        )
+        raise PreflightError(msg)
 
 
 def check_queues(config: Mapping[str, Any]) -> None:

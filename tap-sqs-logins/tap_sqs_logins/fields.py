@@ -3,7 +3,8 @@
 Each opt-in setting changes the output, so it is off by default and its properties join
 the schema only when it is on: by default ``--discover`` is unchanged. Quarantined
 messages get no attributes and no group id (they may hold personal data that no login
-field identifies).
+field identifies). ``queue_url`` and ``receipt_handle`` are emitted only for a loader that
+deletes the messages itself (``acknowledgement: loader``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import typing as th
 
+from tap_sqs_logins.acknowledgement import LOADER
 from tap_sqs_logins.attributes import safe_attributes, safe_text
 
 if TYPE_CHECKING:
@@ -32,8 +34,6 @@ LOGIN_SCHEMA = th.PropertiesList(
     th.Property("sent_at", th.DateTimeType, description="When SQS received the message (UTC)."),
     _text("sent_date", "UTC date of sent_at as YYYY-MM-DD, the login's create_date."),
     th.Property("receive_count", th.IntegerType, description="How often SQS has delivered it."),
-    _text("queue_url", "Queue the message was received from, and is deleted from."),
-    _text("receipt_handle", "Handle the acknowledgement step deletes the message with."),
     _text("user_id", "User who logged in."),
     _text("app_version", "App version as sent, such as 2.3.0 or 0.96."),
     _text("device_type", "Device platform, such as android or ios."),
@@ -55,6 +55,10 @@ OPTIONAL_PROPERTIES = {
             "stored or show an IP address or the login's ip or device_id, are dropped.",
         ),
     ),
+    "loader_deletes": th.PropertiesList(
+        _text("queue_url", "Queue the message was received from, and is deleted from."),
+        _text("receipt_handle", "Handle the loader deletes the message with."),
+    ),
     "include_fifo_fields": th.PropertiesList(
         _text(
             "message_group_id",
@@ -73,11 +77,17 @@ class Options:
     include_message_attributes: bool = False
     include_fifo_fields: bool = False
     unwrap_sns: bool = False
+    loader_deletes: bool = False  # acknowledgement: loader
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Options:
-        """Read the three settings; each is off unless set."""
-        return cls(*(bool(config.get(name)) for name in cls.__dataclass_fields__))
+        """Read the settings; each option is off unless set."""
+        return cls(
+            include_message_attributes=bool(config.get("include_message_attributes")),
+            include_fifo_fields=bool(config.get("include_fifo_fields")),
+            unwrap_sns=bool(config.get("unwrap_sns")),
+            loader_deletes=config.get("acknowledgement") == LOADER,
+        )
 
     def fields(self, message: Message, judged: Judged | None) -> tuple[dict[str, Any], int]:
         """Return the opt-in fields of a message, and how many attributes were dropped.
@@ -100,9 +110,10 @@ class Options:
 
 
 def login_schema(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the schema of ``logins`` with the properties of the opt-in settings that are on."""
+    """Return the schema of ``logins`` with the properties of the options that are on."""
     schema = copy.deepcopy(LOGIN_SCHEMA)
-    for setting, properties in OPTIONAL_PROPERTIES.items():
-        if config.get(setting):
+    options = Options.from_config(config)
+    for option, properties in OPTIONAL_PROPERTIES.items():
+        if getattr(options, option):
             schema["properties"].update(properties.to_dict()["properties"])
     return schema

@@ -2,12 +2,12 @@
 
 Each thread long-polls ``receive_message`` and puts its batches into a bounded queue
 that the stream drains, so memory stays flat. Receiving stops when every thread got an
-empty receive, when ``max_messages`` is reached (counts are reserved before each receive,
-so a run never receives more), or after a third of ``visibility_timeout``: the load and
-the acknowledgement that follow must finish before SQS offers the messages again.
+empty receive, or when ``max_messages`` is reached (counts are reserved before each receive,
+so a run never receives more). However long that takes, the heartbeat keeps the messages
+received and not yet written hidden (``waiting()``).
 
-If the run fails (the loader stops reading, the tap is terminated), the messages still in the
-buffer and the last ones emitted are offered again at once rather than when their visibility
+If the run fails (the loader stops reading, the tap is terminated), the messages still
+waiting and the last ones emitted are offered again at once rather than when their visibility
 times out: a committed one comes back as a duplicate, which the pipeline recognises.
 """
 
@@ -16,15 +16,15 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from tap_sqs_logins.bulk import hide_all
 from tap_sqs_logins.client import BATCH_SIZE, QueueError
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Generator, Mapping
 
     from tap_sqs_logins.client import Message, SqsQueue
 
@@ -36,8 +36,6 @@ RELEASE_WINDOW = 5_000  # last emitted messages offered again if the run fails
 class ConcurrentReceiver:
     """Receives one run's messages with ``receive_concurrency`` threads."""
 
-    clock = staticmethod(time.monotonic)
-
     def __init__(self, sqs: SqsQueue, config: Mapping[str, Any], logger: logging.Logger) -> None:
         """Prepare the threads; nothing is received until ``messages()`` is iterated.
 
@@ -45,7 +43,7 @@ class ConcurrentReceiver:
             sqs: The source queue; its boto3 client is shared by the threads.
             config: The tap settings (receive_concurrency, max_messages, wait_time_seconds,
                 visibility_timeout).
-            logger: Where to log why receiving stopped.
+            logger: Where to log why receiving stopped and what was offered again.
         """
         self._sqs = sqs
         self._threads = config["receive_concurrency"]
@@ -58,19 +56,18 @@ class ConcurrentReceiver:
         self._closed = threading.Event()  # the stream reads no more
         self._lock = threading.Lock()
         self._reserved = 0  # received, plus requested by receives in flight
-        self._timed_out = False
         self._errors: list[Exception] = []
         self._emitted: deque[str] = deque(maxlen=RELEASE_WINDOW)  # receipt handles
+        self._waiting: dict[str, None] = {}  # received, not yet handed on (in insertion order)
 
-    def messages(self) -> Iterator[Message]:
+    def messages(self) -> Generator[Message, None, None]:
         """Yield messages as the threads receive them.
 
         Raises:
             QueueError: From a receive, once every thread has stopped.
         """
-        deadline = self.clock() + self._visibility / 3
         threads = [
-            threading.Thread(target=self._receive, args=(deadline,), name=f"receive-{n}")
+            threading.Thread(target=self._receive, name=f"receive-{n}")
             for n in range(self._threads)
         ]
         for thread in threads:
@@ -86,6 +83,8 @@ class ConcurrentReceiver:
                     for message in batch:
                         self._emitted.append(message.receipt_handle)
                         yield message
+                        with self._lock:  # handed on: the caller tracks it from now on
+                            self._waiting.pop(message.receipt_handle, None)
             finished = True
         finally:
             self._stop.set()
@@ -98,33 +97,26 @@ class ConcurrentReceiver:
             raise self._errors[0]
         self._logger.info("Stopped receiving after %d messages: %s.", self._reserved, self._why())
 
+    def waiting(self) -> list[str]:
+        """Return the handles of the messages received and not yet handed on."""
+        with self._lock:
+            return list(self._waiting)
+
     def _offer_again(self) -> None:
-        """Make the buffered and the last emitted messages visible again (best effort)."""
-        handles = list(self._emitted)
-        with contextlib.suppress(queue.Empty):
-            while True:
-                batch = self._buffer.get_nowait()
-                handles += [message.receipt_handle for message in batch or ()]
+        """Make the waiting and the last emitted messages visible again (best effort)."""
+        handles = list(dict.fromkeys([*self._emitted, *self.waiting()]))
         with contextlib.suppress(QueueError):
-            for start in range(0, len(handles), BATCH_SIZE):
-                self._sqs.change_visibility(handles[start : start + BATCH_SIZE], 0)
+            hide_all(self._sqs, handles, 0, self._threads)
             self._logger.info("The run stopped early: offered %d messages again.", len(handles))
 
     def _why(self) -> str:
         if self._limit is not None and self._reserved >= self._limit:
             return "max_messages reached"
-        if self._timed_out:
-            return (
-                "receiving ran for a third of visibility_timeout; the rest waits for the next run"
-            )
         return "every receiver got an empty receive"
 
-    def _receive(self, deadline: float) -> None:
+    def _receive(self) -> None:
         try:
             while not self._stop.is_set():
-                if self.clock() >= deadline:
-                    self._timed_out = True
-                    return
                 count = self._reserve()
                 if not count:
                     return
@@ -135,6 +127,8 @@ class ConcurrentReceiver:
                     self._release(count - len(batch))
                 if not batch:
                     return
+                with self._lock:
+                    self._waiting.update(dict.fromkeys(m.receipt_handle for m in batch))
                 self._put(batch)
         except Exception as error:  # raised again in the reading thread
             self._errors.append(error)

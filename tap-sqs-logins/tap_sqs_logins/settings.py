@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
+from tap_sqs_logins.acknowledgement import AFTER_STATE, MODES
+from tap_sqs_logins.journal import JOURNAL_DIR
 from tap_sqs_logins.masking import KEY_VERSION_PATTERN, MIN_KEY_LENGTH
 
 REFERENCE_QUEUE_URL = "http://localhost:4566/000000000000/login-queue"
@@ -65,8 +67,9 @@ SETTINGS = th.PropertiesList(
         "visibility_timeout",
         th.IntegerType(minimum=30, maximum=43200),
         default=600,
-        description="Seconds a received message stays hidden while the job loads and "
-        "acknowledges it. The tap stops receiving after a third of it.",
+        description="Seconds a received message stays hidden. The tap extends it every "
+        "third of it while it runs, and with after_state once more at the end: make it longer "
+        "than the interval between runs.",
     ),
     th.Property(
         "receive_concurrency",
@@ -79,6 +82,24 @@ SETTINGS = th.PropertiesList(
         "max_messages",
         th.IntegerType(minimum=1),
         description="Most messages to read in one run; unset to drain the queue.",
+    ),
+    th.Property(
+        "acknowledgement",
+        th.StringType(allowed_values=list(MODES)),
+        default=AFTER_STATE,
+        description="Who deletes each message from SQS. after_state (at least once, any "
+        "Singer target): the tap, at its next run, once the target's STATE has confirmed the "
+        "batch. loader: the loader, once committed (sqs-ack); the tap emits queue_url and "
+        "receipt_handle for it. on_emit (at most once): the tap, right after writing the "
+        "batch; a target that fails loses it.",
+    ),
+    th.Property(
+        "journal_dir",
+        th.StringType(min_length=1),
+        default=JOURNAL_DIR,
+        description="Private directory (0700) of the receipt handles that after_state "
+        "deletes at the next run; relative to the working directory (Meltano's project root). "
+        "Keep it between runs.",
     ),
     th.Property(
         "dead_letter_queue_url",

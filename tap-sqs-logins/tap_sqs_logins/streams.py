@@ -2,36 +2,38 @@
 
 No message stops a run: a body that is not a deliverable login becomes a quarantine
 record, and a poison body that cannot be copied to the dead-letter queue stays on the
-source queue for its redrive policy.
+source queue for its redrive policy. The run's acknowledgement (``acknowledgement.py``)
+follows the records batch by batch, and a heartbeat keeps the unacknowledged ones hidden.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from contextlib import closing
 from datetime import datetime, timezone
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_sqs_logins.client import QueueError, SqsQueue, message_size
+from tap_sqs_logins.acknowledgement import Acknowledgement
+from tap_sqs_logins.client import QueueError, SqsQueue
+from tap_sqs_logins.dead_letters import DeadLetterQueue
 from tap_sqs_logins.envelopes import Judged, judge_body
 from tap_sqs_logins.fields import Options, login_schema
+from tap_sqs_logins.heartbeat import Heartbeat
+from tap_sqs_logins.journal import JournalError
 from tap_sqs_logins.messages import LOGIN_FIELDS, Rejected
 from tap_sqs_logins.receiving import ConcurrentReceiver
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator
 
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
     from tap_sqs_logins.client import Message
-
-
-LEFT_FOR_REDRIVE = "left on the source queue for its redrive policy"
-REMEMBERED_COPIES = 2_000  # recent poison message ids, so each is copied once (flat memory)
 
 
 def login_record(
@@ -58,11 +60,11 @@ def login_record(
         "sent_at": sent_at,
         "sent_date": sent_at.date().isoformat(),
         "receive_count": message.receive_count,
-        "queue_url": queue_url,
-        "receipt_handle": message.receipt_handle,
         **dict.fromkeys([*LOGIN_FIELDS, "rejection_reason", "dead_letter_message_id"]),
     }
     options = options or Options()
+    if options.loader_deletes:
+        record |= {"queue_url": queue_url, "receipt_handle": message.receipt_handle}
     judged: Judged | None = None
     try:
         judged = judge_body(message.body, unwrap_sns=options.unwrap_sns)
@@ -79,44 +81,6 @@ def login_record(
     return {**record, **fields}
 
 
-class DeadLetterQueue:
-    """Copies poison messages to the dead-letter queue, when they fit, once per run."""
-
-    def __init__(self, config: Mapping[str, Any], url: str) -> None:
-        """Read the queue's ``MaximumMessageSize`` once.
-
-        Raises:
-            QueueError: If the queue cannot be used; the message names the setting.
-        """
-        self._sqs = SqsQueue(config, url, setting="dead_letter_queue_url")
-        self.max_size = int(self._sqs.attributes("MaximumMessageSize")["MaximumMessageSize"])
-        # SQS may deliver a message twice (at least once): reuse the copy, in bounded memory.
-        self._copies: OrderedDict[str, dict[str, str]] = OrderedDict()
-
-    def copy(self, message: Message, reason: str) -> dict[str, str]:
-        """Copy one poison message; return the record fields that say what happened."""
-        if message.message_id not in self._copies:
-            self._copies[message.message_id] = self._copy(message, reason)
-            if len(self._copies) > REMEMBERED_COPIES:
-                self._copies.popitem(last=False)
-        return self._copies[message.message_id]
-
-    def _copy(self, message: Message, reason: str) -> dict[str, str]:
-        attributes = {"source_message_id": message.message_id, "rejection_reason": reason}
-        if message_size(message.body, attributes) > self.max_size:
-            return {
-                "rejection_reason": f"{reason}; too large for the dead-letter queue; "
-                f"{LEFT_FOR_REDRIVE}"
-            }
-        try:
-            return {"dead_letter_message_id": self._sqs.send(message.body, attributes)}
-        except (QueueError, ValueError):  # ValueError: a body boto3 cannot encode
-            return {
-                "rejection_reason": f"{reason}; not copied to the dead-letter queue; "
-                f"{LEFT_FOR_REDRIVE}"
-            }
-
-
 class LoginsStream(Stream):
     """Receives login messages with concurrent long polls until a limit is reached."""
 
@@ -128,22 +92,64 @@ class LoginsStream(Stream):
         super().__init__(tap, schema=login_schema(tap.config))
         self._options = Options.from_config(tap.config)
 
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        """Never: a target would drop every earlier run's records as an old table version."""
+        return False
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Yield one record per received message as it arrives (memory stays flat).
 
+        First deletes what the incoming state confirms (``acknowledgement``).
+
         Raises:
-            FatalAPIError: If SQS cannot be used; the message names the setting to fix.
+            FatalAPIError: If SQS or the journal cannot be used; the message names the setting.
         """
         try:
             url = self.config.get("dead_letter_queue_url")
             dead_letters = DeadLetterQueue(self.config, url) if url else None
-            source = SqsQueue(
-                self.config, self.config["queue_url"], self.config["receive_concurrency"]
+            threads = self.config["receive_concurrency"]
+            source = SqsQueue(self.config, self.config["queue_url"], 2 * threads)
+            acknowledgement = Acknowledgement(self.config, source, self.stream_state, self.logger)
+            acknowledgement.start()
+            receiver = ConcurrentReceiver(source, self.config, self.logger)
+            heartbeat = Heartbeat(
+                source,
+                lambda: chain(receiver.waiting(), acknowledgement.unacknowledged()),
+                self.config["visibility_timeout"],
+                threads,
+                self.logger,
             )
-            for message in ConcurrentReceiver(source, self.config, self.logger).messages():
-                yield self._record(message, dead_letters)
-        except QueueError as error:
+            yield from self._records(receiver, heartbeat, acknowledgement, dead_letters)
+        except (QueueError, JournalError) as error:
             raise FatalAPIError(str(error)) from None
+
+    def _records(
+        self,
+        receiver: ConcurrentReceiver,
+        heartbeat: Heartbeat,
+        acknowledgement: Acknowledgement,
+        dead_letters: DeadLetterQueue | None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the records; after each full batch is written, acknowledge it."""
+        completed = False
+        try:
+            # The heartbeat stops before an early stop offers the messages again.
+            with closing(receiver.messages()) as messages, heartbeat:
+                for message in messages:
+                    full = acknowledgement.add(message.receipt_handle)
+                    yield self._record(message, dead_letters)  # written once resumed
+                    if full:
+                        self._close_batch(acknowledgement)
+                self._close_batch(acknowledgement)
+            completed = True
+        finally:
+            acknowledgement.finish(completed=completed)
+
+    def _close_batch(self, acknowledgement: Acknowledgement) -> None:
+        if acknowledgement.close_batch():
+            self.state_manager.is_flushed = False  # a STATE now, not only every 10,000 records
+            self._write_state_message()
 
     def _record(self, message: Message, dead_letters: DeadLetterQueue | None) -> dict[str, Any]:
         record = login_record(message, self.config["queue_url"], self._options, self.logger)

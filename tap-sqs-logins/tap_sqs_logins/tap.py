@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers.capabilities import PluginCapabilities
+from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_sqs_logins.config_files import make_private
 from tap_sqs_logins.masking import check_key
@@ -27,8 +27,11 @@ class TapSqsLogins(Tap):
     # The SDK adds its built-in settings (stream_maps, ...) to this dict in place.
     config_jsonschema = SETTINGS.to_dict()
     # No BATCH: batch files skip stream maps, so they would hold raw ip and device_id.
+    # No ACTIVATE_VERSION: a run emits new messages, not a whole table replacing the last one.
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
-        c for c in Tap.capabilities if c != PluginCapabilities.BATCH
+        c
+        for c in Tap.capabilities
+        if c not in {PluginCapabilities.BATCH, TapCapabilities.ACTIVATE_VERSION}
     ]
 
     @classmethod

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 from moto import mock_aws
-from moto.sqs.models import SQSBackend
+from moto.sqs.models import Queue, SQSBackend
 
 from tap_sqs_logins.tap import TapSqsLogins
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 REGION = "us-east-1"
 MASK_KEY = "unit-test-key-0123456789"
@@ -48,20 +49,26 @@ FOREIGN_MESSAGE = {"foo": "oops_wrong_msg_type", "bar": "123"}
 def in_process_sqs() -> Iterator[Any]:
     """Yield a boto3 SQS client on moto's in-process fake, with dummy credentials.
 
-    moto's ``receive_message`` has no lock, so concurrent receivers could both take one
-    message (real SQS hides it atomically): moto's receives are serialised here.
+    moto's ``receive_message`` and ``delete_message`` take no lock, so concurrent receivers
+    could both take one message and of concurrent deletes some are lost (real SQS does
+    neither): both are serialised here.
     """
     lock = threading.Lock()
-    receive = SQSBackend.receive_message
+    receive, delete = SQSBackend.receive_message, Queue.delete_message
 
     def receive_atomically(*args: Any, **kwargs: Any) -> Any:
         with lock:
             return receive(*args, **kwargs)
 
+    def delete_atomically(*args: Any) -> None:
+        with lock:
+            delete(*args)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ACCESS_KEY_ID", "test")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "test")
         patch.setattr(SQSBackend, "receive_message", receive_atomically)
+        patch.setattr(Queue, "delete_message", delete_atomically)
         with mock_aws():
             yield boto3.client("sqs", region_name=REGION)
 
@@ -79,9 +86,10 @@ def queue_url(sqs: Any) -> str:
 
 
 @pytest.fixture
-def config(queue_url: str) -> dict[str, Any]:
+def config(queue_url: str, tmp_path: Path) -> dict[str, Any]:
     return {
         "queue_url": queue_url,
+        "journal_dir": str(tmp_path / "journal"),
         "region": REGION,
         "wait_time_seconds": 0,
         "mask_key": MASK_KEY,
@@ -109,11 +117,16 @@ def sample_logins(count: int, foreign_index: int | None = None) -> list[str]:
     return bodies
 
 
-def run_tap(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run a full sync in-process and return the Singer messages it wrote."""
-    out = io.StringIO()
+def run_tap(
+    config: dict[str, Any], state: dict[str, Any] | None = None, out: io.StringIO | None = None
+) -> list[dict[str, Any]]:
+    """Run a full sync in-process from ``state``; return the Singer messages it wrote.
+
+    ``out`` stands for the tap's standard output (a target's input) if given.
+    """
+    out = out or io.StringIO()
     with redirect_stdout(out):
-        TapSqsLogins(config=config).sync_all()
+        TapSqsLogins(config=config, state=state).sync_all()
     return [json.loads(line) for line in out.getvalue().splitlines() if line]
 
 

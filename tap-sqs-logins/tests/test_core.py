@@ -39,9 +39,11 @@ class TestTapSqsLogins(TapTestClass):
 
     @pytest.fixture(scope="class", autouse=True)
     @classmethod
-    def queue(cls) -> Iterator[tuple[Any, str]]:
+    def queue(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
         """The class's queue on moto, holding logins (and one foreign message) for the sync."""
-        with in_process_sqs() as sqs:
+        with in_process_sqs() as sqs, pytest.MonkeyPatch.context() as patch:
+            journal = tmp_path_factory.mktemp("journal")  # the runner reads the environment
+            patch.setenv("TAP_SQS_LOGINS_JOURNAL_DIR", str(journal))
             url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
             assert url == CONFIG["queue_url"]
             send(sqs, url)

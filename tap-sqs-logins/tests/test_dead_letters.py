@@ -10,7 +10,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_harness import REGION, records, run_tap
 from tap_sqs_logins.client import Message, QueueError, SqsQueue, message_size
-from tap_sqs_logins.streams import LEFT_FOR_REDRIVE, DeadLetterQueue
+from tap_sqs_logins.dead_letters import LEFT_FOR_REDRIVE, DeadLetterQueue
 
 SMALL_QUEUE = 1024  # bytes: the smallest MaximumMessageSize SQS allows
 

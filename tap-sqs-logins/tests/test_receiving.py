@@ -6,13 +6,15 @@ import itertools
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_harness import records, run_tap
-from tap_sqs_logins.client import Message, QueueError
+from tap_sqs_logins.client import Message, QueueError, SqsQueue
+from tap_sqs_logins.heartbeat import Heartbeat
 from tap_sqs_logins.receiving import ConcurrentReceiver
 
 LOGGER = logging.getLogger("test-receiving")
@@ -30,13 +32,21 @@ def settings(**changes: Any) -> dict[str, Any]:
 
 
 class EndlessQueue:
-    """A fake queue that always has messages, counting what it hands out."""
+    """A fake queue that always has messages, counting what it hands out and what it offers
+    again."""
 
     def __init__(self, fail_on_call: int | None = None) -> None:
         self.calls = itertools.count(1)
         self.received = 0
         self.fail_on_call = fail_on_call
         self.lock = threading.Lock()
+        self.visibility: dict[str, int] = {}  # handle: seconds of its last change
+
+    def change_visibility(self, handles: list[str], seconds: int) -> list[str]:
+        assert len(handles) <= 10
+        with self.lock:
+            self.visibility.update(dict.fromkeys(handles, seconds))
+        return []
 
     def receive(self, count: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
         with self.lock:
@@ -83,18 +93,40 @@ def test_reservations_cap_receives_exactly(limit: int) -> None:
     assert len(messages) == limit and queue.received == limit
 
 
-def test_stops_after_a_third_of_the_visibility_timeout(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    clock = itertools.count(0, 1.0)  # every look at the clock: one second later
-    monkeypatch.setattr(ConcurrentReceiver, "clock", staticmethod(lambda: next(clock)))
+@pytest.mark.parametrize(("read", "threads"), [(0, 1), (1, 3), (25, 5), (99, 8)])
+def test_an_early_stop_offers_every_received_message_again(read: int, threads: int) -> None:
     queue = EndlessQueue()
-    caplog.set_level(logging.INFO)
-    config = settings(visibility_timeout=60, receive_concurrency=1)
-    messages = list(ConcurrentReceiver(queue, config, LOGGER).messages())  # type: ignore[arg-type]
-    # Started at t=0, deadline t=20: receives at t=1..19, each of 10 messages.
-    assert len(messages) == 190 == queue.received
-    assert "a third of visibility_timeout" in caplog.text
+    messages = ConcurrentReceiver(queue, settings(receive_concurrency=threads), LOGGER).messages()  # type: ignore[arg-type]
+    emitted = [message.receipt_handle for message in itertools.islice(messages, read)]
+    messages.close()  # the target stopped reading
+    assert receiver_threads() == []
+    received = {f"h{n}" for n in range(queue.received)}
+    assert set(emitted) <= received
+    # Emitted and still buffered alike are visible again at once, not after visibility_timeout.
+    assert queue.visibility == dict.fromkeys(received, 0)
+
+
+def test_receiving_goes_on_while_the_heartbeat_keeps_messages_hidden(
+    sqs: Any, queue_url: str, config: dict
+) -> None:
+    """A run several visibility timeouts long, its receiver busy all along: each message once."""
+    for n in range(100):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=str(n))
+    source = SqsQueue(config, queue_url)
+    receiver = ConcurrentReceiver(
+        source, settings(visibility_timeout=1, receive_concurrency=1, max_messages=150), LOGGER
+    )
+    handled: list[str] = []  # what the tap's acknowledgement would keep
+    heartbeat = Heartbeat(source, lambda: [*receiver.waiting(), *handled], 1, 2, LOGGER)
+    messages = []
+    with heartbeat:
+        for message in receiver.messages():  # the buffer holds 30: receiving goes on
+            messages.append(message)
+            handled.append(message.receipt_handle)
+            time.sleep(0.02)  # a slow target: 2 s in all, receiving for 1.4 s
+    assert heartbeat.beats >= 4
+    assert sorted(int(m.body) for m in messages) == list(range(100))
+    assert {m.receive_count for m in messages} == {1}
 
 
 def test_logs_why_it_stopped(sqs: Any, queue_url: str, config: dict, caplog: Any) -> None:

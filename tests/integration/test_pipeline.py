@@ -118,10 +118,12 @@ def test_tap_runs_alone_with_a_config_file(queue_url: str, tmp_path: Path) -> No
     )
     result = subprocess.run(
         [str(BIN / "tap-sqs-logins"), "--config", str(config)],
+        cwd=tmp_path,  # the default journal_dir is relative to it
         capture_output=True,
         text=True,
         check=True,
     )
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert sum(m["type"] == "RECORD" for m in records) == 10
+    assert len(list((tmp_path / ".tap-sqs-logins" / "journal").glob("*.jsonl"))) == 1
     assert all(m["record"]["masked_ip"] != "" for m in records if m["type"] == "RECORD")

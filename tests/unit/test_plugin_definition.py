@@ -39,6 +39,7 @@ def about() -> dict[str, Any]:
 
 def test_capabilities_are_the_true_ones_everywhere(about: dict) -> None:
     assert "batch" not in about["capabilities"]
+    assert "activate-version" not in about["capabilities"]
     assert "structured-logging" in about["capabilities"]
     assert DEFINITION["capabilities"] == about["capabilities"] == EXTRACTOR["capabilities"]
 
@@ -52,7 +53,11 @@ def test_every_setting_is_declared_with_label_kind_and_the_tap_description(about
         kind = next(t for t in prop["type"] if t != "null")
         secret = prop.get("secret", False)
         assert setting["label"], name
-        assert setting["kind"] == ("password" if secret else kind), name
+        if "enum" in prop:  # a choice: Meltano offers the tap's values
+            assert setting["kind"] == "options", name
+            assert [option["value"] for option in setting["options"]] == prop["enum"], name
+        else:
+            assert setting["kind"] == ("password" if secret else kind), name
         assert setting.get("sensitive", False) == secret, name
         assert setting["description"] == prop["description"], name
     required = {name for group in DEFINITION["settings_group_validation"] for name in group}
