@@ -15,7 +15,7 @@ from sqs_ack.acknowledge import follow
 from sqs_ack.bookkeeping import prepare
 from sqs_ack.target_settings import TargetSettings
 
-from tap_sqs_logins.fields import LOGIN_SCHEMA
+from tap_sqs_logins.fields import login_schema
 from tests.conftest import REPO
 from tests.integration.test_transform import add_messages, db, login, poison
 
@@ -41,9 +41,9 @@ def load_with_target_postgres(db: Database, records: list[dict[str, object]]) ->
         "default_target_schema": "sqs_staging",
     }
     (db.workdir / "target.json").write_text(json.dumps(config))
-    schema = {key: value for key, value in LOGIN_SCHEMA.items()}
+    schema = login_schema({"acknowledgement": "loader"})  # as the job's tap emits it
     schema["properties"] = {
-        k: v for k, v in LOGIN_SCHEMA["properties"].items() if k not in ("ip", "device_id")
+        k: v for k, v in schema["properties"].items() if k not in ("ip", "device_id")
     }
     lines = [
         {"type": "SCHEMA", "stream": "logins", "schema": schema, "key_properties": ["message_id"]}
