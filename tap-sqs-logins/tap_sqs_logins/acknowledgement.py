@@ -143,9 +143,9 @@ class Acknowledgement:
 
         That run is over: its journal goes too, and its unconfirmed messages come back.
         """
-        if not isinstance(bookmark, dict):
-            return
-        run, through = str(bookmark.get("run")), int(bookmark.get("batch") or 0)
+        if not isinstance(bookmark, dict) or not isinstance(bookmark.get("batch"), int):
+            return  # a state is input: only a bookmark this tap wrote is acted on
+        run, through = str(bookmark.get("run")), bookmark["batch"]
         path = earlier_run(self._directory, run)
         if path is None:
             if through:
