@@ -142,6 +142,14 @@ def test_the_tap_refuses_batch_messages(sqs: Any, queue_url: str, config: dict) 
         run_tap({**config, "batch_config": batch})
 
 
+def test_no_activate_version_even_when_asked(sqs: Any, queue_url: str, config: dict) -> None:
+    """A run emits new messages, not a whole table: a target would drop earlier runs' rows."""
+    send(sqs, queue_url, json.dumps(LOGIN))
+    out = run_tap({**config, "emit_activate_version_messages": True})
+    assert len(records(out)) == 1
+    assert not [m for m in out if m["type"] == "ACTIVATE_VERSION"]
+
+
 def test_discovery_and_about_need_no_key_or_queue() -> None:
     from tap_sqs_logins.tap import TapSqsLogins
 
