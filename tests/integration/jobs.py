@@ -116,6 +116,21 @@ def start_job(env: dict[str, str], log: Path, *options: str) -> subprocess.Popen
         )
 
 
+def meltano(env: dict[str, str], *args: str, project: Path = REPO) -> str:
+    """Output of `meltano <args>` in `project`; fails the test on a non-zero exit."""
+    result = subprocess.run(
+        [str(BIN / "meltano"), *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
 def run_job(env: dict[str, str], log: Path, *options: str) -> int:
     """Run the job to its end; return its exit code."""
     return start_job(env, log, *options).wait(timeout=600)
@@ -154,13 +169,29 @@ def find_child(root: psutil.Process, executable: str) -> psutil.Process | None:
 
 
 def run_and_kill(env: dict[str, str], log: Path, point: KillPoint, *options: str) -> None:
-    """Run the job with `options` and SIGKILL it at `point`: the process, meltano, the rest.
-
-    The matching process is frozen (SIGSTOP) as soon as it starts and then let run in
-    STEP-second bursts until `point.ready()`, so even a step lasting a fraction of a second is
-    killed in its middle. Fails the test if the job or that process ends before the point.
-    """
+    """Run the job with `options` and SIGKILL it at `point`: the process, meltano, the rest."""
     job = start_job(env, log, *options)
+    root = psutil.Process(job.pid)
+    victim = freeze_at(job, point, log)
+    rest = root.children(recursive=True)
+    for process in [victim, root, *rest]:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    job.wait()
+    psutil.wait_procs(rest, timeout=10)
+    with log.open("a") as out:
+        out.write(f"\n--- test: SIGKILLed {point.executable} at kill point {point.name}\n")
+
+
+def freeze_at(job: subprocess.Popen[bytes], point: KillPoint, log: Path) -> psutil.Process:
+    """Return the process of `job` running `point.executable`, frozen (SIGSTOP) at `point`.
+
+    It is frozen as soon as it starts and then let run in STEP-second bursts until
+    `point.ready()`, so even a step lasting a fraction of a second stops in its middle.
+    Fails the test (and kills the job) if the job or that process ends before the point.
+    """
     root = psutil.Process(job.pid)
     deadline = time.monotonic() + 300
     try:
@@ -180,16 +211,7 @@ def run_and_kill(env: dict[str, str], log: Path, point: KillPoint, *options: str
         job.wait()
         message = f"kill point {point.name!r} never reached ({error}):\n{tail(log)}"
         raise AssertionError(message) from None
-    rest = root.children(recursive=True)
-    for process in [victim, root, *rest]:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    job.wait()
-    psutil.wait_procs(rest, timeout=10)
-    with log.open("a") as out:
-        out.write(f"\n--- test: SIGKILLed {point.executable} at kill point {point.name}\n")
+    return victim
 
 
 def _alive(process: psutil.Process) -> bool:

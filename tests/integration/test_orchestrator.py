@@ -25,7 +25,15 @@ import pytest
 from localenv.postgres import conninfo, drop_database
 from localenv.sample import sample_bodies
 from tests.conftest import REPO
-from tests.integration.jobs import BIN, delivered, expected_rows, job_env, queue_counts, seed_ids
+from tests.integration.jobs import (
+    BIN,
+    delivered,
+    expected_rows,
+    job_env,
+    meltano,
+    queue_counts,
+    seed_ids,
+)
 from tests.integration.orchestration import system_database  # noqa: F401  (fixture)
 
 if TYPE_CHECKING:
@@ -74,21 +82,6 @@ def start_daemon(env: dict[str, str], log: Path, project: Path = REPO) -> subpro
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def meltano(env: dict[str, str], *args: str, project: Path = REPO) -> str:
-    """Output of `meltano <args>` in `project`; fails the test on a non-zero exit."""
-    result = subprocess.run(
-        [str(BIN / "meltano"), *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
 
 
 def dagster_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
