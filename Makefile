@@ -62,10 +62,11 @@ worker: .meltano/.installed  ## Run the job once as worker ID (make worker ID=2)
 stop:  ## Stop the services `make run` started, and nothing else.
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m localenv stop; fi
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed  ## Ruff and mypy on the Python code, sqlfluff on transform/'s SQL.
 	$(BIN)/ruff check tap-sqs-logins localenv tests bench orchestrate
 	$(BIN)/ruff format --check tap-sqs-logins localenv tests bench orchestrate
 	cd tap-sqs-logins && $(BIN)/mypy tap_sqs_logins
+	$(BIN)/sqlfluff lint transform
 
 readme: $(VENV)/.installed  ## Regenerate the settings table of tap-sqs-logins/README.md.
 	$(BIN)/python tap-sqs-logins/scripts/settings_table.py
