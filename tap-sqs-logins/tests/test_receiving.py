@@ -12,7 +12,7 @@ import pytest
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_harness import records, run_tap
-from tap_sqs_logins.client import Message, QueueError
+from tap_sqs_logins.client import Message, QueueError, SqsQueue
 from tap_sqs_logins.receiving import ConcurrentReceiver
 
 LOGGER = logging.getLogger("test-receiving")
@@ -37,6 +37,7 @@ class EndlessQueue:
         self.received = 0
         self.fail_on_call = fail_on_call
         self.lock = threading.Lock()
+        self.offered_again: list[str] = []
 
     def receive(self, count: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
         with self.lock:
@@ -47,6 +48,11 @@ class EndlessQueue:
             first = self.received
             self.received += count
         return [Message(str(n), f"h{n}", "{}", 0, 1) for n in range(first, first + count)]
+
+    def change_visibility(self, receipt_handles: list[str], seconds: int) -> list[str]:
+        assert seconds == 0
+        self.offered_again += receipt_handles
+        return []
 
 
 def receiver_threads() -> list[threading.Thread]:
@@ -134,6 +140,22 @@ def test_buffering_is_bounded_and_a_closed_stream_stops_the_threads() -> None:
     assert receiver_threads() == []
     # At most: what was read, a full buffer (2 batches a thread), one batch a thread in hand.
     assert queue.received <= 30 + 10 * (2 * 5 + 5)
+    # The stream stopped early: what it emitted and what was still buffered is offered again.
+    assert set(queue.offered_again) >= {f"h{n}" for n in range(25)}
+    assert len(set(queue.offered_again)) == len(queue.offered_again) <= queue.received
+
+
+def test_a_run_that_ends_normally_offers_nothing_again(
+    sqs: Any, queue_url: str, config: dict
+) -> None:
+    for _ in range(3):
+        entries = [{"Id": str(n), "MessageBody": "{}"} for n in range(10)]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    config = {**config, **settings()}
+    source = SqsQueue(config, queue_url)
+    assert len(list(ConcurrentReceiver(source, config, LOGGER).messages())) == 30
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "30"
 
 
 def test_receive_concurrency_is_a_documented_bounded_setting() -> None:
