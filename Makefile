@@ -63,11 +63,12 @@ stop:  ## Stop the services `make run` started, and nothing else.
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m localenv stop; fi
 
 PY_DIRS := tap-sqs-logins sqs-ack localenv tests bench orchestrate transform
-lint: $(VENV)/.installed  ## Ruff, mypy (strict) on both packages, sqlfluff on the SQL.
+lint: $(VENV)/.installed  ## Ruff, mypy (strict) on both packages, sqlfluff on the dbt SQL.
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
 	cd tap-sqs-logins && $(BIN)/mypy tap_sqs_logins
 	cd sqs-ack && $(BIN)/mypy sqs_ack
+	$(BIN)/sqlfluff lint transform
 
 readme: $(VENV)/.installed  ## Regenerate the settings table of tap-sqs-logins/README.md.
 	$(BIN)/python tap-sqs-logins/scripts/settings_table.py

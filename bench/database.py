@@ -1,6 +1,6 @@
-"""Throwaway PostgreSQL databases for the bench, on the server of TARGET_POSTGRES_HOST/PORT.
+"""Throwaway PostgreSQL databases for the bench, on the job's server (target-postgres's host/port).
 
-If nothing answers there (default 127.0.0.1:5432), a private server is started under .bench/
+If nothing answers there (by default localhost:5432), a private server is started under .bench/
 (localenv.postgres) and stopped at the end.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from localenv.postgres import (
     stop_private_postgres,
 )
 from localenv.process import free_port, port_open
+from localenv.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -89,19 +89,17 @@ class Server:
 
 @contextlib.contextmanager
 def server(state: Path) -> Iterator[Server]:
-    """The configured server, or a private one started for the bench."""
-    host = os.environ.get("TARGET_POSTGRES_HOST", "127.0.0.1")
-    port = int(os.environ.get("TARGET_POSTGRES_PORT", "5432"))
-    user = os.environ.get("TARGET_POSTGRES_USER", "postgres")
-    password = os.environ.get("TARGET_POSTGRES_PASSWORD", "postgres")
-    if port_open(host, port):
-        yield Server(host, port, user, password)
+    """The job's server (target-postgres's settings, as Meltano resolves them), or a private
+    one started for the bench with the same user and password."""
+    job = Settings.resolve()
+    if port_open(job.host, job.port):
+        yield Server(job.host, job.port, job.user, job.password)
         return
     data_dir = state / "pgdata"
     port = free_port()
-    print(f"bench: no PostgreSQL at {host}; starting a private one in {data_dir}", flush=True)
-    start_private_postgres(port, data_dir, "127.0.0.1", "postgres", "postgres")
+    print(f"bench: no PostgreSQL at {job.host}; starting a private one in {data_dir}", flush=True)
+    start_private_postgres(port, data_dir, "127.0.0.1", job.user, job.password)
     try:
-        yield Server("127.0.0.1", port, "postgres", "postgres")
+        yield Server("127.0.0.1", port, job.user, job.password)
     finally:
         stop_private_postgres(data_dir)

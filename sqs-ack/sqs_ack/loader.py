@@ -58,7 +58,10 @@ def main() -> None:
     )
     # target-postgres starts while the check runs, and reads its input only once it passed.
     target = subprocess.Popen(  # noqa: S603 - the same venv's target
-        [str(TARGET), *target_args], stdin=subprocess.PIPE, preexec_fn=_die_with_parent
+        [str(TARGET), *target_args],
+        stdin=subprocess.PIPE,
+        bufsize=0,  # each chunk goes on at once
+        preexec_fn=_die_with_parent,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, _: target.send_signal(signum))
@@ -131,7 +134,9 @@ def _feed(source: int, target: subprocess.Popen[bytes]) -> None:
     assert sink is not None  # noqa: S101 - opened with stdin=PIPE
     with contextlib.suppress(BrokenPipeError), sink:
         while chunk := os.read(source, FEED_CHUNK):
-            sink.write(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[sink.write(view) or 0 :]
 
 
 def _die_with_parent() -> None:

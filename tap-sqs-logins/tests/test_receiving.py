@@ -32,21 +32,14 @@ def settings(**changes: Any) -> dict[str, Any]:
 
 
 class EndlessQueue:
-    """A fake queue that always has messages, counting what it hands out and what it offers
-    again."""
+    """A fake queue that always has messages, counting what it hands out."""
 
     def __init__(self, fail_on_call: int | None = None) -> None:
         self.calls = itertools.count(1)
         self.received = 0
         self.fail_on_call = fail_on_call
         self.lock = threading.Lock()
-        self.visibility: dict[str, int] = {}  # handle: seconds of its last change
-
-    def change_visibility(self, handles: list[str], seconds: int) -> list[str]:
-        assert len(handles) <= 10
-        with self.lock:
-            self.visibility.update(dict.fromkeys(handles, seconds))
-        return []
+        self.offered_again: list[str] = []
 
     def receive(self, count: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
         with self.lock:
@@ -57,6 +50,12 @@ class EndlessQueue:
             first = self.received
             self.received += count
         return [Message(str(n), f"h{n}", "{}", 0, 1) for n in range(first, first + count)]
+
+    def change_visibility(self, receipt_handles: list[str], seconds: int) -> list[str]:
+        assert seconds == 0 and len(receipt_handles) <= 10
+        with self.lock:
+            self.offered_again += receipt_handles
+        return []
 
 
 def receiver_threads() -> list[threading.Thread]:
@@ -102,8 +101,8 @@ def test_an_early_stop_offers_every_received_message_again(read: int, threads: i
     assert receiver_threads() == []
     received = {f"h{n}" for n in range(queue.received)}
     assert set(emitted) <= received
-    # Emitted and still buffered alike are visible again at once, not after visibility_timeout.
-    assert queue.visibility == dict.fromkeys(received, 0)
+    # Emitted and still buffered alike are visible again at once, each once.
+    assert sorted(queue.offered_again) == sorted(received)
 
 
 def test_receiving_goes_on_while_the_heartbeat_keeps_messages_hidden(
@@ -166,6 +165,22 @@ def test_buffering_is_bounded_and_a_closed_stream_stops_the_threads() -> None:
     assert receiver_threads() == []
     # At most: what was read, a full buffer (2 batches a thread), one batch a thread in hand.
     assert queue.received <= 30 + 10 * (2 * 5 + 5)
+    # The stream stopped early: what it emitted and what was still buffered is offered again.
+    assert set(queue.offered_again) >= {f"h{n}" for n in range(25)}
+    assert len(set(queue.offered_again)) == len(queue.offered_again) <= queue.received
+
+
+def test_a_run_that_ends_normally_offers_nothing_again(
+    sqs: Any, queue_url: str, config: dict
+) -> None:
+    for _ in range(3):
+        entries = [{"Id": str(n), "MessageBody": "{}"} for n in range(10)]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    config = {**config, **settings()}
+    source = SqsQueue(config, queue_url)
+    assert len(list(ConcurrentReceiver(source, config, LOGGER).messages())) == 30
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "30"
 
 
 def test_receive_concurrency_is_a_documented_bounded_setting() -> None:

@@ -206,3 +206,40 @@ def test_derived_streams_follow_the_sdk_rules() -> None:
     assert derived_streams({"stream_maps": SEALED_MAPS}) == ["sealed_logins"]
     wildcard = {"*": MASKING, "all": {"__source__": "l?gins"}}
     assert derived_streams({"stream_maps": wildcard}) == ["all"]
+
+
+def test_while_the_target_loads_committed_rows_go_and_incomplete_ones_wait(
+    queue_url: str, database: Database
+) -> None:
+    """Rows committed mid-load are deleted before the load ends; a row whose derived stream is
+    not committed yet stays pending until the load ends, and is deleted once it is."""
+    messages = received(queue_url, 30)
+    rows = [(m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in messages]
+    stage(database, rows[:10])
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute("create table sqs_staging.sealed_logins (message_id text primary key)")
+        sealed = "insert into sqs_staging.sealed_logins values (%s)"
+        conn.cursor().executemany(sealed, [(m["MessageId"],) for m in messages[:10]])
+    seen: list[int] = []  # messages in flight at each look of the acknowledgement
+
+    def target_commits_more() -> bool:
+        """The 'target': commits batch 2 (its sealed rows later), then batch 3, then ends."""
+        seen.append(in_flight(queue_url))
+        with psycopg.connect(database.dsn, autocommit=True) as conn:
+            if len(seen) == 2:
+                conn.cursor().executemany(INSERT, rows[10:20])
+            elif len(seen) == 4:
+                conn.cursor().executemany(INSERT, rows[20:])
+                conn.cursor().executemany(sealed, [(m["MessageId"],) for m in messages[20:]])
+            elif len(seen) == 6:
+                conn.cursor().executemany(sealed, [(m["MessageId"],) for m in messages[10:20]])
+        return len(seen) < 6
+
+    settings = TargetSettings(database.dsn, "sqs_staging", 8, 3)
+    counts = follow(settings, {**CONFIG, "stream_maps": SEALED_MAPS}, target_commits_more)
+
+    assert counts == Counter(deleted=30, pruned=0)
+    assert seen[:2] == [30, 20]  # batch 1 went before batch 2 was even committed
+    assert seen[4] == 10  # batch 3 went while batch 2 waited for its sealed rows
+    assert in_flight(queue_url) == 0
+    assert outcomes(database) == Counter(deleted=30)

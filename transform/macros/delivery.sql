@@ -1,13 +1,3 @@
-{#- The existing table that valid logins are delivered into; dbt never creates or alters it. -#}
-{% macro user_logins_relation() -%}
-    {{ return(api.Relation.create(
-        database=target.database,
-        schema=var('user_logins_schema'),
-        identifier=var('user_logins_table'),
-        type='table',
-    )) }}
-{%- endmacro %}
-
 {#- Transaction-scoped lock taken first by every model: two concurrent runs build
     the same model one after the other, and the second sees what the first committed. -#}
 {% macro lock_transform() -%}
@@ -15,9 +5,10 @@
 {%- endmacro %}
 
 {#- Post-hook of login_deliveries, run in the same transaction as its incremental
-    insert: copies exactly this invocation's new deliveries into user_logins. -#}
+    insert: copies exactly this invocation's new deliveries into user_logins, the existing table
+    declared as source('app', 'user_logins') (models/marts/_app__sources.yml). -#}
 {% macro insert_into_user_logins() -%}
-    insert into {{ user_logins_relation() }} (
+    insert into {{ source('app', 'user_logins') }} (
         user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date
     )
     select user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date

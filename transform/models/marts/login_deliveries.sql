@@ -28,13 +28,13 @@ undelivered as (
 
     select * from logins
     {% if is_incremental() %}
-    -- offset 0 keeps this a per-row probe of the unique index: as a join, the planner would
-    -- hash the whole ledger once enough rows are pending.
-    where not exists (
-        select 1 from {{ this }} as delivered
-        where delivered.message_id = logins.message_id
-        offset 0
-    )
+        -- offset 0 keeps this a per-row probe of the unique index: as a join, the planner
+        -- would hash the whole ledger once enough rows are pending.
+        where not exists (
+            select 1 from {{ this }} as delivered
+            where delivered.message_id = logins.message_id
+            offset 0  -- noqa: AM09
+        )
     {% endif %}
 
 ),

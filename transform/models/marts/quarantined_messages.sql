@@ -17,15 +17,16 @@ with
 rejected as (
 
     select * from {{ ref('stg_sqs__logins') }} as logins
-    where rejection_reason is not null
-    {% if is_incremental() %}
-    -- A copy staged again after pruning; offset 0: a per-row probe of the unique index.
-    and not exists (
-        select 1 from {{ this }} as quarantined
-        where quarantined.message_id = logins.message_id
-        offset 0
-    )
-    {% endif %}
+    where
+        rejection_reason is not null
+        {% if is_incremental() %}
+            -- A copy staged again after pruning. offset 0: a per-row probe of the unique index.
+            and not exists (
+                select 1 from {{ this }} as quarantined
+                where quarantined.message_id = logins.message_id
+                offset 0  -- noqa: AM09
+            )
+        {% endif %}
 
 ),
 

@@ -1,0 +1,52 @@
+"""When the check fails, the records already sent are offered back to SQS at once."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import boto3
+from moto import mock_aws
+from sqs_ack.unloaded import offer_again
+
+CONFIG = {"region": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def singer_lines(records: list[dict]) -> bytes:
+    lines = [{"type": "SCHEMA", "stream": "logins", "schema": {}, "key_properties": []}]
+    lines += [{"type": "RECORD", "stream": "logins", "record": record} for record in records]
+    lines.append({"type": "STATE", "value": {}})
+    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+
+@mock_aws
+def test_the_received_messages_in_the_pipe_become_visible_again() -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="logins")["QueueUrl"]
+    for n in range(23):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+    received = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        received += batch
+    assert len(received) == 23
+    records = [{"queue_url": url, "receipt_handle": m["ReceiptHandle"]} for m in received]
+    records.append({"queue_url": url})  # a record without a handle is skipped
+    read, write = os.pipe()
+    data = singer_lines(records)
+    data = data[:-5]  # the tap's last line cut short: only whole lines count
+    os.write(write, data)
+    os.close(write)
+
+    with os.fdopen(read, "rb") as stream:
+        assert offer_again(stream, CONFIG, seconds=5) == 23
+
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "23"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_nothing_arriving_ends_after_the_wait() -> None:
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as stream:
+        assert offer_again(stream, CONFIG, seconds=0.2) == 0
+    os.close(write)
