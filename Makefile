@@ -23,9 +23,16 @@ $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.to
 	touch $@
 
 # .meltano/run holds each run's plugin config files, secrets included: private to its owner.
-.meltano/.installed: $(VENV)/.installed meltano.yml orchestrate/constraints.txt
+.meltano/.plugins: $(VENV)/.installed meltano.yml orchestrate/constraints.txt
 	$(BIN)/meltano install
 	chmod 700 .meltano
+	touch $@
+
+# The extractor is a copy of tap-sqs-logins/, not `-e`, so that Meltano caches its catalog
+# (no discovery per run): install it again whenever the tap's code changes.
+TAP_SOURCES := tap-sqs-logins/pyproject.toml $(shell find tap-sqs-logins/tap_sqs_logins -name '*.py')
+.meltano/.installed: .meltano/.plugins $(TAP_SOURCES)
+	$(BIN)/meltano install --plugin-type extractor tap-sqs-logins
 	touch $@
 
 run: .meltano/.installed  ## Run the job on the embedded default and print a summary.

@@ -121,7 +121,7 @@ def _settings() -> dict[str, str]:
 
 def _fresh_job(ctx: runs.Context, n: int) -> runs.Result:
     with ctx.server.database("job") as db:
-        runs.warm_dbt(ctx, db)  # then a fresh database of the same name
+        runs.warm(ctx, db)  # then a fresh database of the same name
     with ctx.server.database("job") as db:
         return runs.job(ctx, n, db)
 

@@ -123,7 +123,7 @@ def run(ctx: Context, n: int) -> dict[str, Any]:
     spy = [str(VENV / "bin" / "py-spy"), "record", "--subprocesses"]
     spy += ["--format", "raw", "--rate", str(RATE), "--output", str(raw), "--"]
     with ctx.server.database("profile") as db:
-        runs.warm_dbt(ctx, db)  # then a fresh database of the same name
+        runs.warm(ctx, db)  # then a fresh database of the same name
     with ctx.server.database("profile") as db:
         result = runs.job(ctx, n, db, label="profile", wrap=spy)
         costs = fixed_costs(ctx, db)

@@ -32,10 +32,23 @@ def client(endpoint: str, pool: int = 10) -> BaseClient:
     )
 
 
-def new_queue(endpoint: str, prefix: str = "bench") -> str:
-    """Create an empty queue with a unique name; return its URL."""
-    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    return str(client(endpoint).create_queue(QueueName=name)["QueueUrl"])
+def new_queue(endpoint: str, prefix: str = "bench", name: str | None = None) -> str:
+    """Create an empty queue, named `name` or uniquely after `prefix`; return its URL.
+
+    A queue of that name is deleted first, so its URL stays the same from run to run.
+    """
+    sqs = client(endpoint)
+    name = name or f"{prefix}-{uuid.uuid4().hex[:10]}"
+    if url := _queue_url(sqs, name):
+        sqs.delete_queue(QueueUrl=url)
+    return str(sqs.create_queue(QueueName=name)["QueueUrl"])
+
+
+def _queue_url(sqs: BaseClient, name: str) -> str | None:
+    try:
+        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    except sqs.exceptions.QueueDoesNotExist:
+        return None
 
 
 def fill(endpoint: str, queue_url: str, count: int, foreign: bool = True) -> list[str]:

@@ -155,11 +155,13 @@ def job_env(ctx: Context, queue_url: str, dead_url: str, database: str) -> dict[
     }
 
 
-def warm_dbt(ctx: Context, database: str) -> None:
-    """Run the job once, untimed, if dbt has no saved parse for `database` yet."""
-    if not (DBT_TARGETS / database / "partial_parse.msgpack").exists():
-        print(f"bench: first run on {database}: warming dbt's partial parse", flush=True)
-        job(ctx, 0, database, label="warm-dbt")
+def warm(ctx: Context, database: str) -> None:
+    """Run the job once, untimed, on an empty queue, as the scheduled run before this one.
+
+    Meltano then has the tap's catalog cached for these settings, and dbt its parse of
+    `database`, as in production, where every run has the same settings as the last.
+    """
+    job(ctx, 0, database, label="warm")
 
 
 def job(
@@ -173,8 +175,9 @@ def job(
     messages, the queue is empty, no staged message was received more than once, and no
     message became visible again while the run that received it was still working.
     """
-    queue_url = queues.new_queue(ctx.endpoint)
-    dead_url = queues.new_queue(ctx.endpoint, "bench-dead")
+    # The same queue URLs every run: a changed setting would make Meltano discover again.
+    queue_url = queues.new_queue(ctx.endpoint, name="bench-job")
+    dead_url = queues.new_queue(ctx.endpoint, name="bench-job-dead")
     valid = queues.valid_count(queues.fill(ctx.endpoint, queue_url, n)) if n else 0
     before = int(ctx.server.scalar(database, "select count(*) from public.user_logins") or 0)
     env = job_env(ctx, queue_url, dead_url, database)
