@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(ctx: runs.Context, args: argparse.Namespace) -> list[runs.Result]:
     """For each N, side by side: naive script, drains, job. Prints each line as it comes."""
-    results = []
+    # The fixed start-up: the job on an empty queue, what every run pays before its messages.
+    results = [] if args.skip_job else [_fresh_job(ctx, 0)]
+    if results:
+        print(report.progress(results[0], results[0].seconds), flush=True)
     for n in args.counts:
         cases = []
         if not args.skip_baselines:

@@ -181,7 +181,7 @@ def job(
     valid = queues.valid_count(queues.fill(ctx.endpoint, queue_url, n)) if n else 0
     before = int(ctx.server.scalar(database, "select count(*) from public.user_logins") or 0)
     env = job_env(ctx, queue_url, dead_url, database)
-    result = Result(n, "meltano run (job)", 0.0, 0.0)
+    result = Result(n, "meltano run (job)" if n else "meltano run, empty queue", 0.0, 0.0)
     reoffered = 0
     for number in range(1, MAX_RUNS + 1):
         suffix = f"bench-{uuid.uuid4().hex[:8]}"

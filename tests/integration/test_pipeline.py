@@ -15,7 +15,16 @@ import pytest
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tests.conftest import REPO, Database
-from tests.integration.jobs import BIN, JOB, KEY, expected_rows, job_env, mask
+from tests.integration.jobs import (
+    BIN,
+    JOB,
+    KEY,
+    expected_rows,
+    job_env,
+    mask,
+    run_job,
+    tail,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,6 +94,27 @@ def test_block_form_and_redelivery_add_no_rows(queue_url: str, database: Databas
         conn.execute("update sqs_staging.logins set _sdc_batched_at = now()")
     meltano_run(BLOCKS, queue_url, database)
     assert Counter(user_logins(database)) == first
+
+
+def test_the_catalog_is_discovered_once_per_tap_settings(
+    queue_url: str, database: Database, tmp_path: Path
+) -> None:
+    """The tap is installed as a copy (not -e), so Meltano reuses its catalog between runs."""
+    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, sample_bodies(30))
+    fifo = {"TAP_SQS_LOGINS_INCLUDE_FIFO_FIELDS": "true"}  # a setting that changes the schema
+    discovered = []
+    for number, settings in enumerate([{}, {}, fifo, fifo]):
+        log = tmp_path / f"run-{number}.log"
+        assert run_job(job_env(queue_url, database, **settings), log) == 0, tail(log)
+        discovered.append("Running catalog discovery" in log.read_text())
+    assert discovered == [True, False, True, False]  # a new queue_url is a new setting too
+    with psycopg.connect(database.dsn) as conn:
+        columns = conn.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'sqs_staging' and table_name = 'logins'"
+        ).fetchall()
+        assert ("message_group_id",) in columns  # the fresh catalog was used
+        assert conn.execute("select count(*) from public.user_logins").fetchone() == (29,)
 
 
 @pytest.mark.parametrize("flag", ["--about", "--discover"])
