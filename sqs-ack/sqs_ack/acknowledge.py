@@ -47,9 +47,15 @@ class Acknowledger:
     """Settles pending staging rows claim by claim, with one SQS client per queue."""
 
     def __init__(
-        self, config: Mapping[str, Any], schema: str, derived: list[str], concurrency: int
+        self,
+        config: Mapping[str, Any],
+        schema: str,
+        derived: list[str],
+        concurrency: int,
+        on_settled: Callable[[list[str]], None],
     ) -> None:
         self.config = config
+        self.on_settled = on_settled
         self.schema = schema
         self.derived = derived
         self.concurrency = concurrency
@@ -80,6 +86,7 @@ class Acknowledger:
                         self.deferred.update(m for m, _, o in settled if o == INCOMPLETE)
                         settled = [row for row in settled if row[2] != INCOMPLETE]
                     bookkeeping.record(connection, self.schema, settled)
+                self.on_settled([handle for _, handle, outcome in settled if outcome != INCOMPLETE])
                 claimed += len(rows)
                 self.outcomes.update(outcome for _, _, outcome in settled)
 
@@ -141,16 +148,21 @@ class Acknowledger:
 
 
 def follow(
-    settings: TargetSettings, config: Mapping[str, Any], running: Callable[[], bool]
+    settings: TargetSettings,
+    config: Mapping[str, Any],
+    running: Callable[[], bool],
+    on_settled: Callable[[list[str]], None] = lambda handles: None,
 ) -> Counter[str]:
     """Acknowledge what the target commits while ``running()``, then the rest; prune.
 
     Each message is deleted from the queue its row says it came from, using the tap's AWS
     settings (``config``); staged rows whose queue no longer exists are reported, not fatal.
-    Returns how many rows got each outcome, and how many old settled rows were ``pruned``.
+    ``on_settled`` gets the receipt handles of each claim's rows once their outcome is
+    committed (all but the incomplete ones). Returns how many rows got each outcome, and
+    how many old settled rows were ``pruned``.
     """
     acknowledger = Acknowledger(
-        config, settings.schema, derived_streams(config), settings.delete_concurrency
+        config, settings.schema, derived_streams(config), settings.delete_concurrency, on_settled
     )
     with psycopg.connect(settings.conninfo, autocommit=True) as connection:
         prepared = False

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.exceptions import MapExpressionError, StreamMapConfigError
 from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
 
+from sqs_ack.target_settings import PLAIN_NAME, PLAIN_NAME_RULE
 from tap_sqs_logins.fields import login_schema
 from tap_sqs_logins.streams import LoginsStream
 
@@ -33,7 +34,8 @@ def derived_streams(config: Mapping[str, Any]) -> list[str]:
 
     Raises:
         DerivedStreamError: If ``logins`` is renamed or removed, or a derived stream has
-            no ``message_id``; the message names ``stream_maps``.
+            no ``message_id`` or a name target-postgres would not use as its table name
+            unchanged; the message names ``stream_maps``.
     """
     maps_config = {"stream_maps": copy.deepcopy(dict(config.get("stream_maps") or {}))}
     for option in ("stream_map_config", "faker_config"):
@@ -51,6 +53,13 @@ def derived_streams(config: Mapping[str, Any]) -> list[str]:
         raise DerivedStreamError(msg)
     derived = [m for m in others if not isinstance(m, RemoveRecordTransform)]
     for stream_map in derived:
+        if not PLAIN_NAME.fullmatch(stream_map.stream_alias):
+            msg = (
+                f"stream_maps: the stream {stream_map.stream_alias!r} derived from '{name}' "
+                "cannot be checked: target-postgres splits stream names on '.' and '-' into "
+                f"schema and table; name it with {PLAIN_NAME_RULE}"
+            )
+            raise DerivedStreamError(msg)
         if KEY not in stream_map.transformed_schema.get("properties", {}):
             msg = (
                 f"stream_maps: the stream '{stream_map.stream_alias}' derived from '{name}' "

@@ -14,13 +14,16 @@ import contextlib
 import ctypes
 import json
 import logging
+import math
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import psycopg
 from singer_sdk.exceptions import ConfigValidationError
@@ -28,7 +31,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from sqs_ack import acknowledge, preflight
 from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.target_settings import SettingError, TargetSettings
-from sqs_ack.unloaded import offer_again
+from sqs_ack.unloaded import READ_SECONDS, Unloaded, offer_again
 from tap_sqs_logins.client import QueueError
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ TARGET = Path(sys.executable).with_name("target-postgres")
 TAP_NAMESPACE = "tap_sqs_logins"  # Meltano names the extractor of the run in the environment
 PR_SET_PDEATHSIG = 1
 FEED_CHUNK = 1 << 16
+FEED_POLL_SECONDS = 0.25  # how soon the feed notices target-postgres has stopped
 
 
 def main() -> None:
@@ -112,31 +116,76 @@ def _nest_object_settings(environ: MutableMapping[str, str], tap: type[Tap]) -> 
 def _load_and_acknowledge(
     target: subprocess.Popen[bytes], settings: TargetSettings, tap_config: Mapping[str, Any]
 ) -> int:
-    """Feed target-postgres its input, acknowledging while it loads; return its exit status."""
-    feed = threading.Thread(target=_feed, args=(sys.stdin.fileno(), target), daemon=True)
+    """Feed target-postgres its input, acknowledging while it loads; return its exit status.
+
+    If target-postgres or the acknowledgement fails, every message passed on whose outcome
+    is not committed is offered back to SQS at once.
+    """
+    unloaded = Unloaded()
+    feed = threading.Thread(target=_feed, args=(sys.stdin.fileno(), target, unloaded), daemon=True)
     feed.start()
     try:
-        outcomes = acknowledge.follow(settings, tap_config, lambda: target.poll() is None)
+        outcomes = acknowledge.follow(
+            settings, tap_config, lambda: target.poll() is None, unloaded.settled
+        )
     except (QueueError, DerivedStreamError, psycopg.Error) as error:
         target.wait()
+        _offer_back(feed, unloaded, tap_config)
         first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
         _fail(f"acknowledgement stopped, messages stay on the queue: {first_line}")
     logger.info(
         "Acknowledged staged messages: %s.",
         ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "none",
     )
-    return target.wait()
+    status = target.wait()
+    if status != 0:
+        _offer_back(feed, unloaded, tap_config)
+    return status
 
 
-def _feed(source: int, target: subprocess.Popen[bytes]) -> None:
-    """Copy the tap's Singer messages to target-postgres until either side ends."""
+def _feed(source: int, target: subprocess.Popen[bytes], unloaded: Unloaded) -> None:
+    """Copy the tap's Singer messages to target-postgres, noting each record's handle.
+
+    Ends at the end of input; once target-postgres has stopped, what the tap still sends
+    within ``READ_SECONDS`` is only noted, to be offered back.
+    """
     sink = target.stdin
     assert sink is not None  # noqa: S101 - opened with stdin=PIPE
-    with contextlib.suppress(BrokenPipeError), sink:
-        while chunk := os.read(source, FEED_CHUNK):
-            view = memoryview(chunk)
-            while view:
-                view = view[sink.write(view) or 0 :]
+    deadline = math.inf
+    while time.monotonic() < deadline:
+        if not select.select([source], [], [], FEED_POLL_SECONDS)[0]:
+            if target.poll() is not None:
+                deadline = min(deadline, time.monotonic() + READ_SECONDS)
+            continue
+        chunk = os.read(source, FEED_CHUNK)
+        if not chunk:
+            break
+        unloaded.watch(chunk)
+        if deadline == math.inf and not _write(sink, chunk):
+            deadline = time.monotonic() + READ_SECONDS
+    with contextlib.suppress(BrokenPipeError):
+        sink.close()
+
+
+def _write(sink: IO[bytes], chunk: bytes) -> bool:
+    """Write all of ``chunk``; False if the reader has gone."""
+    view = memoryview(chunk)
+    try:
+        while view:
+            view = view[sink.write(view) or 0 :]
+    except BrokenPipeError:
+        return False
+    return True
+
+
+def _offer_back(feed: threading.Thread, unloaded: Unloaded, tap_config: Mapping[str, Any]) -> None:
+    """Once the feed has stopped, make the messages not committed visible again."""
+    feed.join(READ_SECONDS + 2 * FEED_POLL_SECONDS)
+    if offered := unloaded.offer_again(tap_config):
+        logger.warning(
+            "target-postgres did not commit %d messages it was sent: offered back to SQS.",
+            offered,
+        )
 
 
 def _die_with_parent() -> None:

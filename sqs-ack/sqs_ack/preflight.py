@@ -25,6 +25,8 @@ POSTGRES_HINTS = (
     ("translate host name", ("host",)),
 )
 ADDRESS_HINT = ("host", "port")
+# Logins are Unicode (emoji, any script): only UTF8 stores each one the tap passes.
+ENCODING = "UTF8"
 
 
 class PreflightError(RuntimeError):
@@ -32,13 +34,15 @@ class PreflightError(RuntimeError):
 
 
 def check_postgres(conninfo: str) -> None:
-    """Connect once to the target database.
+    """Connect once to the target database and check that it stores any Unicode text.
 
     Raises:
-        PreflightError: If the connection fails.
+        PreflightError: If the connection fails, or the database or the connection's
+            encoding is not UTF8.
     """
     try:
-        psycopg.connect(conninfo, connect_timeout=10).close()
+        with psycopg.connect(conninfo, connect_timeout=10) as connection:
+            _check_encoding(connection)
     except psycopg.OperationalError as error:
         text = str(error).strip() or type(error).__name__
         detail = text.splitlines()[0].rpartition(" failed: ")[2]
@@ -48,6 +52,27 @@ def check_postgres(conninfo: str) -> None:
         where = f"{info.get('host')}:{info.get('port')}/{info.get('dbname')}"
         msg = f"cannot connect to Postgres at {where} ({detail}): check target-postgres {hint}"
         raise PreflightError(msg) from None
+
+
+def _check_encoding(connection: psycopg.Connection[Any]) -> None:
+    """Refuse a database or a session that would fail to store a login of any script."""
+    info = connection.info
+    server = info.parameter_status("server_encoding")
+    client = info.parameter_status("client_encoding")
+    if server != ENCODING:
+        msg = (
+            f"Postgres database {info.dbname} has server_encoding {server}, which "
+            f"cannot store every login (emoji, any script): check target-postgres database "
+            f"({env_name('database')}), use a {ENCODING} database "
+            f"(createdb --encoding={ENCODING} --template=template0)"
+        )
+        raise PreflightError(msg)
+    if client != ENCODING:
+        msg = (
+            f"Postgres connections to {info.dbname} use client_encoding {client}, "
+            f"which cannot carry every login: unset PGCLIENTENCODING or set it to {ENCODING}"
+        )
+        raise PreflightError(msg)
 
 
 def check_acknowledgement(config: Mapping[str, Any]) -> None:

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 CONNECTION = {"host": "host", "port": "port", "user": "user", "password": "password"}
 # The acknowledgement's own settings: default, least value.
 ACK_SETTINGS = {"ack_delete_concurrency": (8, 1), "ack_staging_retention_days": (3, 0)}
+# A name target-postgres, the acknowledgement and dbt all use unchanged: target-postgres splits
+# table names on "." (and stream names on "-"), and a '"' breaks every quoted name.
+PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+PLAIN_NAME_RULE = "a letter or _, then letters, digits or _, at most 63 characters"
 
 
 class SettingError(ValueError):
@@ -77,12 +81,17 @@ class TargetSettings:
                 msg = f"target-postgres {name} ({env_name(name)}) must be {least} or more"
                 raise SettingError(msg)
             values[name] = value
-        if not config.get("default_target_schema"):
+        schema = config.get("default_target_schema")
+        if not schema:
             name = "default_target_schema"
             raise SettingError(f"set target-postgres {name} ({env_name(name)})")
+        if not isinstance(schema, str) or not PLAIN_NAME.fullmatch(schema):
+            name = "default_target_schema"
+            msg = f"target-postgres {name} ({env_name(name)}) is {schema!r}: use {PLAIN_NAME_RULE}"
+            raise SettingError(msg)
         return cls(
             conninfo=conninfo,
-            schema=config["default_target_schema"],
+            schema=schema,
             delete_concurrency=values["ack_delete_concurrency"],
             retention_days=values["ack_staging_retention_days"],
         )

@@ -1,15 +1,17 @@
-"""Offer back to SQS the messages the tap sent a loader that will not load them.
+"""Offer back to SQS the messages the tap sent a loader that did not commit them.
 
-When the check fails, the records already in the pipe would otherwise stay hidden until
-their visibility times out. The loader reads what arrives for a moment and makes those
-messages visible again; when it exits, the tap's next write fails and the tap offers its
-own recent messages again (tap_sqs_logins/receiving.py).
+The loader notes the receipt handle of every record it passes to target-postgres and forgets
+it once the acknowledgement has settled its row. If the check fails, or target-postgres or
+the acknowledgement stops before the end, what is left is made visible again at once
+(ChangeMessageVisibility 0) instead of staying hidden for the visibility timeout. The tap
+offers back what it has not sent yet itself (tap_sqs_logins/receiving.py).
 """
 
 from __future__ import annotations
 
 import json
 import select
+import threading
 import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -17,41 +19,75 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Mapping
 
-READ_SECONDS = 2.0
+READ_SECONDS = 2.0  # how long the tap's further messages are read once nothing loads them
+HANDLE_FIELD = b'"receipt_handle"'
+
+
+class Unloaded:
+    """The receipt handles of the records passed on whose rows are not settled yet."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, str] = {}  # receipt handle: queue url
+        self._partial = b""  # the start of a line the next chunk ends
+        self._lock = threading.Lock()
+
+    def watch(self, chunk: bytes) -> None:
+        """Note the receipt handles of the whole RECORD lines ``chunk`` completes."""
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        noted = dict(filter(None, map(_handle, lines)))
+        if noted:
+            with self._lock:
+                self._queues.update(noted)
+
+    def settled(self, handles: Iterable[str]) -> None:
+        """Forget the messages whose outcome the acknowledgement has committed."""
+        with self._lock:
+            for handle in handles:
+                self._queues.pop(handle, None)
+
+    def offer_again(self, config: Mapping[str, Any]) -> int:
+        """Make every message still noted visible again; return how many were offered."""
+        by_queue: dict[str, list[str]] = defaultdict(list)
+        with self._lock:
+            for handle, url in self._queues.items():
+                by_queue[url].append(handle)
+            self._queues.clear()
+        for url, handles in by_queue.items():
+            queue = SqsQueue(config, url)
+            for start in range(0, len(handles), BATCH_SIZE):
+                try:
+                    queue.change_visibility(handles[start : start + BATCH_SIZE], 0)
+                except QueueError:
+                    break
+        return sum(map(len, by_queue.values()))
 
 
 def offer_again(stream: BinaryIO, config: Mapping[str, Any], seconds: float = READ_SECONDS) -> int:
     """Make the messages of the records read within ``seconds`` visible; return how many."""
-    handles: dict[str, list[str]] = defaultdict(list)
-    for record in _records(stream, time.monotonic() + seconds):
-        if record.get("queue_url") and record.get("receipt_handle"):
-            handles[record["queue_url"]].append(record["receipt_handle"])
-    for url, batch in handles.items():
-        queue = SqsQueue(config, url)
-        for start in range(0, len(batch), BATCH_SIZE):
-            try:
-                queue.change_visibility(batch[start : start + BATCH_SIZE], 0)
-            except QueueError:
-                break
-    return sum(map(len, handles.values()))
-
-
-def _records(stream: BinaryIO, deadline: float) -> Iterator[dict[str, Any]]:
-    """The RECORD messages' records that arrive before ``deadline`` or the end of input."""
-    buffered = b""
-    while (left := deadline - time.monotonic()) > 0:
-        if not select.select([stream], [], [], left)[0]:
-            return
+    unloaded = Unloaded()
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and select.select([stream], [], [], left)[0]:
         chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
         if not chunk:
-            return
-        *lines, buffered = (buffered + chunk).split(b"\n")
-        for line in lines:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(message, dict) and message.get("type") == "RECORD":
-                yield message.get("record") or {}
+            break
+        unloaded.watch(chunk)
+    return unloaded.offer_again(config)
+
+
+def _handle(line: bytes) -> tuple[str, str] | None:
+    """(receipt handle, queue url) of a RECORD line that carries both, else None."""
+    if HANDLE_FIELD not in line:
+        return None
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("type") != "RECORD":
+        return None
+    record = message.get("record")
+    if not isinstance(record, dict):
+        return None
+    handle, url = record.get("receipt_handle"), record.get("queue_url")
+    return (handle, url) if isinstance(handle, str) and isinstance(url, str) and url else None

@@ -76,3 +76,24 @@ def test_a_bad_setting_is_named(change: dict[str, object], named: str) -> None:
 def test_no_retention_is_allowed() -> None:
     settings = TargetSettings.from_config({**BASE, "ack_staging_retention_days": 0})
     assert settings.retention_days == 0
+
+
+@given(schema=st.text(min_size=1, max_size=70))
+def test_a_schema_name_is_used_unchanged_or_refused_by_name(schema: str) -> None:
+    """target-postgres, the acknowledgement and dbt quote the schema as given: a name they
+    would split (".") or break on ('"') is refused before anything is received."""
+    try:
+        settings = TargetSettings.from_config({**BASE, "default_target_schema": schema})
+    except SettingError as error:
+        assert "default_target_schema (TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA)" in str(error)
+        plain = schema.isascii() and schema.replace("_", "a").isalnum()
+        assert not plain or schema[0].isdigit() or len(schema) > 63
+    else:
+        assert settings.schema == schema
+        assert '"' not in schema and "." not in schema and len(schema.encode()) <= 63
+
+
+@pytest.mark.parametrize("schema", ['sqs"staging', "sqs.staging", "sqs-staging", "x" * 64, "1x"])
+def test_unusable_schema_names_are_refused(schema: str) -> None:
+    with pytest.raises(SettingError, match="default_target_schema"):
+        TargetSettings.from_config({**BASE, "default_target_schema": schema})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
 import boto3
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
-from sqs_ack.unloaded import offer_again
+from sqs_ack.unloaded import Unloaded, offer_again
 
 CONFIG = {"region": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
@@ -50,3 +53,32 @@ def test_nothing_arriving_ends_after_the_wait() -> None:
     with os.fdopen(read, "rb") as stream:
         assert offer_again(stream, CONFIG, seconds=0.2) == 0
     os.close(write)
+
+
+@given(cuts=st.lists(st.integers(min_value=0), max_size=12), settled=st.sets(st.integers(0, 24)))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_what_was_passed_on_and_not_settled_is_offered_back(
+    cuts: list[int], settled: set[int]
+) -> None:
+    """However the stream is cut into chunks, exactly the unsettled records' messages return."""
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="logins")["QueueUrl"]
+        for n in range(25):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+        received = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            received += batch
+        handles = [m["ReceiptHandle"] for m in received]
+        data = singer_lines([{"queue_url": url, "receipt_handle": h} for h in handles])
+        unloaded = Unloaded()
+        positions = sorted({0, len(data), *(cut % (len(data) + 1) for cut in cuts)})
+        for start, end in itertools.pairwise(positions):
+            unloaded.watch(data[start:end])
+        unloaded.settled([handles[i] for i in settled])
+
+        assert unloaded.offer_again(CONFIG) == 25 - len(settled)
+
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == str(25 - len(settled))
+        assert unloaded.offer_again(CONFIG) == 0  # offered once

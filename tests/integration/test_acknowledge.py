@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqs_ack.acknowledge import follow
 from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.target_settings import TargetSettings
@@ -193,12 +195,28 @@ def test_legacy_log_migrates_and_old_settled_rows_are_pruned(
         ({"logins": MASKING, "copy": {"__source__": "log*", "__else__": None, "x": "1"}}, "copy"),
         ({"logins": {**MASKING, "__alias__": "raw"}}, "own name"),
         ({"*": None}, "own name"),
+        ({**SEALED_MAPS, "sealed.logins": SEALED_MAPS["sealed_logins"]}, "sealed.logins"),
+        ({**SEALED_MAPS, "sealed-logins": SEALED_MAPS["sealed_logins"]}, "splits stream names"),
     ],
 )
 def test_maps_the_acknowledgement_cannot_check_are_refused(maps: dict, error: str) -> None:
     with pytest.raises(DerivedStreamError, match="stream_maps") as raised:
         derived_streams({"stream_maps": maps})
     assert error in str(raised.value)
+
+
+@given(name=st.text(min_size=1, max_size=20).filter(lambda n: n not in {"logins", "__else__"}))
+def test_a_derived_stream_name_is_its_table_name_or_refused(name: str) -> None:
+    """target-postgres splits stream names on "." and "-": such a name would write a table
+    the acknowledgement never finds, so it is refused at start, naming stream_maps."""
+    maps = {"logins": SEALED_MAPS["logins"], name: SEALED_MAPS["sealed_logins"]}
+    try:
+        derived = derived_streams({"stream_maps": maps})
+    except DerivedStreamError as error:
+        assert str(error).startswith("stream_maps:")
+    else:
+        assert derived == [name]
+        assert name.isascii() and name.replace("_", "a").isalnum() and not name[0].isdigit()
 
 
 def test_derived_streams_follow_the_sdk_rules() -> None:
