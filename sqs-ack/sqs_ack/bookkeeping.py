@@ -8,6 +8,12 @@ the stream's schema, so these columns survive every upsert:
   receipt_handle`` (a redelivered message comes back with a new handle).
 - ``_transformed_at``: set by dbt in the transaction that delivers or quarantines the row.
   Pending for dbt: ``_transformed_at is null``.
+- ``_refused_reason``: set by dbt when ``user_logins`` refused the valid login (the database's
+  message); the row stays pending for dbt, which tries it again every run.
+
+Only settled rows are pruned: acknowledged, and delivered or quarantined by the tap's verdict
+(``_transformed_at``). A valid login not delivered yet, refused by ``user_logins`` or not, is
+the only copy of its message once SQS deleted it, so it is never pruned, however old.
 
 Each pending set, and the prunable rows, have a partial index: a run's cost follows its new
 rows, not the history.
@@ -29,10 +35,14 @@ COLUMNS = {
     "_ack_outcome": "text",
     "_acked_at": "timestamptz",
     "_transformed_at": "timestamptz",
+    "_refused_reason": "text",
 }
 ACK_PENDING = "_ack_handle is distinct from receipt_handle"
 TRANSFORM_PENDING = "_transformed_at is null"
-PRUNABLE = "_transformed_at is not null and _ack_outcome is not null"
+# Delivered or quarantined (never a refused login: belt and braces) and acknowledged.
+PRUNABLE = (
+    "_transformed_at is not null and _ack_outcome is not null and _refused_reason is null"
+)
 INDEXES = {  # suffix: (column, predicate)
     "ack_pending": ("message_id", ACK_PENDING),
     "transform_pending": ("message_id", TRANSFORM_PENDING),
@@ -158,7 +168,10 @@ def record(
 
 
 def prune(connection: psycopg.Connection[Any], schema: str, retention_days: int) -> int:
-    """Delete rows delivered or quarantined and acknowledged over ``retention_days`` ago."""
+    """Delete rows delivered or quarantined and acknowledged over ``retention_days`` ago.
+
+    A row dbt has not delivered (or quarantined as the tap judged it) is never pruned.
+    """
     query = sql.SQL(PRUNE).format(
         logins=sql.Identifier(schema, "logins"), prunable=sql.SQL(PRUNABLE)
     )

@@ -288,11 +288,11 @@ def test_redelivered_message_is_delivered_once(db: Database) -> None:
 
 
 def test_failed_delivery_records_nothing(db: Database) -> None:
-    """The ledger insert and the user_logins insert commit or roll back together."""
+    """An error about the table, not a row, rolls back the ledger with the insert."""
     add_messages(db, login("m1", "u1"))
     db.dbt("run")
     db.query(USER_LOGINS_DDL.format(name="user_logins_strict"))
-    db.query("ALTER TABLE user_logins_strict ADD CHECK (app_version < 0)")
+    db.query("ALTER TABLE user_logins_strict DROP COLUMN locale")
     add_messages(db, login("m2", "u2"))
 
     code, _ = db.dbt("run", check=False, dbt_vars={"user_logins_table": "user_logins_strict"})
@@ -304,6 +304,77 @@ def test_failed_delivery_records_nothing(db: Database) -> None:
     ]
     db.dbt("run")
     assert [r[0] for r in db.user_logins()] == ["pre", "u1", "u2"]
+
+
+# Ways a table refuses a row, each with a login it refuses and what the reason names.
+REFUSALS = [
+    ("ALTER TABLE user_logins ADD CONSTRAINT no_v13 CHECK (app_version <> 13)",
+     {"app_version": "13.0"}, "no_v13"),
+    ("ALTER TABLE user_logins ALTER COLUMN locale SET NOT NULL", {"locale": None}, "23502"),
+    ("ALTER TABLE user_logins ALTER COLUMN device_type TYPE varchar(8)",
+     {"device_type": "smart-television"}, "22001"),
+    ("ALTER TABLE user_logins ADD CONSTRAINT one_ip UNIQUE (masked_ip)"
+     " DEFERRABLE INITIALLY DEFERRED", {"masked_ip": "shared-ip"}, "one_ip"),
+    ("""CREATE FUNCTION refuse_bots() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.user_id LIKE 'bot%' THEN RAISE EXCEPTION 'no bots: %', NEW.user_id; END IF;
+            IF NEW.user_id LIKE 'quiet%' THEN RETURN NULL; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_bots BEFORE INSERT ON user_logins
+        FOR EACH ROW EXECUTE FUNCTION refuse_bots()""",
+     {"user_id": "bot-7"}, "no bots: bot-7"),
+    ("SELECT 1", {"user_id": "quiet-1"}, "skipped the row"),
+]
+
+
+def test_rows_the_table_refuses_are_quarantined_the_rest_delivered(db: Database) -> None:
+    """Each way a table can refuse one row (constraint, NOT NULL, narrower column, deferred
+    unique, raising or skipping trigger): the rest is delivered in the same run, once; the
+    refused row is quarantined with the database's reason, stays pending, is tried again
+    every run, and is delivered once the table accepts it."""
+    for ddl, _, _ in REFUSALS:
+        db.query(ddl)
+    refused = {
+        f"r{n}": {**login(f"r{n}", f"user-r{n}", masked_ip=f"ip-r{n}"), **change}
+        for n, (_, change, _) in enumerate(REFUSALS)
+    }
+    add_messages(db, login("a0", "shared0", masked_ip="shared-ip"), *refused.values())
+    add_messages(db, *(login(f"m{n}", f"u{n}") for n in range(5)), poison("p1", "not JSON"))
+
+    db.dbt("build")
+
+    delivered = {"pre", "shared0", *(f"u{n}" for n in range(5))}
+    assert {r[0] for r in db.user_logins()} == delivered
+    assert len(db.user_logins()) == len(delivered)
+    reasons = dict(db.query("SELECT message_id, rejection_reason FROM sqs_logins.quarantined_messages"))
+    assert reasons.pop("p1") == "not JSON"
+    assert set(reasons) == set(refused)
+    for n, (_, _, named) in enumerate(REFUSALS):
+        assert reasons[f"r{n}"].startswith("public.user_logins refused it: ")
+        assert named in reasons[f"r{n}"], reasons[f"r{n}"]
+    pending = "SELECT message_id FROM sqs_staging.logins WHERE _transformed_at IS NULL"
+    assert {r[0] for r in db.query(pending)} == set(refused)
+
+    add_messages(db, login("m9", "u9"), login("r9", "bot-9", masked_ip="ip-r9"))
+    db.dbt("run")  # the refused are tried again, alone; the new login goes in the set insert
+    assert {r[0] for r in db.user_logins()} == delivered | {"u9"}
+    assert {r[0] for r in db.query(pending)} == {*refused, "r9"}
+
+    db.query("DROP TABLE user_logins")  # the table is fixed: a new, lenient one
+    db.query(USER_LOGINS_DDL.format(name="user_logins"))
+    db.dbt("build")
+    db.dbt("run")
+    assert sorted(r[0] for r in db.user_logins()) == sorted(
+        [*(login["user_id"] for login in refused.values()), "bot-9"]
+    )
+    assert db.query(pending) == []
+    assert db.query("SELECT message_id FROM sqs_logins.quarantined_messages") == [("p1",)]
+    ledger = [r[0] for r in db.query("SELECT message_id FROM sqs_logins.login_deliveries")]
+    assert sorted(ledger) == sorted(["a0", *(f"m{n}" for n in range(5)), "m9", *refused, "r9"])
+    assert db.query("SELECT count(*) FROM sqs_staging.logins WHERE _refused_reason IS NOT NULL") == [
+        (0,)
+    ]
 
 
 def test_concurrent_runs_deliver_once(db: Database) -> None:

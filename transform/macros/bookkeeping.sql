@@ -26,3 +26,15 @@
     delete from {{ this }}
     where delivered_at < now() - make_interval(days => {{ var('delivery_retention_days') }})
 {%- endmacro %}
+
+{#- Post-hook of quarantined_messages: a refused login keeps the reason of its last try
+    (the pending set is small: driven by the partial index on _transformed_at is null). -#}
+{% macro update_refusals() -%}
+    update {{ this }} as quarantined
+    set rejection_reason = staged._refused_reason
+    from {{ source('sqs', 'logins') }} as staged
+    where staged._transformed_at is null
+      and staged._refused_reason is not null
+      and quarantined.message_id = staged.message_id
+      and quarantined.rejection_reason is distinct from staged._refused_reason
+{%- endmacro %}

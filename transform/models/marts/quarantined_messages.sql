@@ -1,6 +1,9 @@
 -- Incremental (append) rather than a table: no rename/drop swap that a concurrent run could
 -- trip over. Each run adds the rejected messages not yet quarantined and, in the same
--- transaction, marks their staging rows transformed.
+-- transaction, marks their staging rows transformed. It also shows the valid logins that
+-- user_logins refused (login_deliveries, built first, records the database's reason): those
+-- stay pending, are tried again every run, and leave this table once delivered.
+-- depends_on: {{ ref('login_deliveries') }}
 {{
     config(
         materialized='incremental',
@@ -8,6 +11,7 @@
         post_hook=[
             "{{ ensure_index('message_id', unique=true) }}",
             "{{ mark_transformed('rejection_reason is not null') }}",
+            "{{ update_refusals() }}",
         ],
     )
 }}
@@ -18,7 +22,7 @@ rejected as (
 
     select * from {{ ref('stg_sqs__logins') }} as logins
     where
-        rejection_reason is not null
+        (rejection_reason is not null or refused_reason is not null)
         {% if is_incremental() %}
             -- A copy staged again after pruning. offset 0: a per-row probe of the unique index.
             and not exists (
@@ -34,7 +38,7 @@ final as (
 
     select
         message_id,
-        rejection_reason,
+        coalesce(rejection_reason, refused_reason) as rejection_reason,
         sent_at,
         received_at as first_received_at,
         received_at as last_received_at,

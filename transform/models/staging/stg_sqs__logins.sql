@@ -24,6 +24,7 @@ renamed as (
         app_version,
         cast(split_part(app_version, '.', 1) as integer) as app_major_version,
         rejection_reason,
+        _refused_reason as refused_reason,
         dead_letter_message_id,
         _sdc_extracted_at as received_at
     from source
