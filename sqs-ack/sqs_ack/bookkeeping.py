@@ -40,9 +40,7 @@ COLUMNS = {
 ACK_PENDING = "_ack_handle is distinct from receipt_handle"
 TRANSFORM_PENDING = "_transformed_at is null"
 # Delivered or quarantined (never a refused login: belt and braces) and acknowledged.
-PRUNABLE = (
-    "_transformed_at is not null and _ack_outcome is not null and _refused_reason is null"
-)
+PRUNABLE = "_transformed_at is not null and _ack_outcome is not null and _refused_reason is null"
 INDEXES = {  # suffix: (column, predicate)
     "ack_pending": ("message_id", ACK_PENDING),
     "transform_pending": ("message_id", TRANSFORM_PENDING),

@@ -308,14 +308,25 @@ def test_failed_delivery_records_nothing(db: Database) -> None:
 
 # Ways a table refuses a row, each with a login it refuses and what the reason names.
 REFUSALS = [
-    ("ALTER TABLE user_logins ADD CONSTRAINT no_v13 CHECK (app_version <> 13)",
-     {"app_version": "13.0"}, "no_v13"),
+    (
+        "ALTER TABLE user_logins ADD CONSTRAINT no_v13 CHECK (app_version <> 13)",
+        {"app_version": "13.0"},
+        "no_v13",
+    ),
     ("ALTER TABLE user_logins ALTER COLUMN locale SET NOT NULL", {"locale": None}, "23502"),
-    ("ALTER TABLE user_logins ALTER COLUMN device_type TYPE varchar(8)",
-     {"device_type": "smart-television"}, "22001"),
-    ("ALTER TABLE user_logins ADD CONSTRAINT one_ip UNIQUE (masked_ip)"
-     " DEFERRABLE INITIALLY DEFERRED", {"masked_ip": "shared-ip"}, "one_ip"),
-    ("""CREATE FUNCTION refuse_bots() RETURNS trigger LANGUAGE plpgsql AS $$
+    (
+        "ALTER TABLE user_logins ALTER COLUMN device_type TYPE varchar(8)",
+        {"device_type": "smart-television"},
+        "22001",
+    ),
+    (
+        "ALTER TABLE user_logins ADD CONSTRAINT one_ip UNIQUE (masked_ip)"
+        " DEFERRABLE INITIALLY DEFERRED",
+        {"masked_ip": "shared-ip"},
+        "one_ip",
+    ),
+    (
+        """CREATE FUNCTION refuse_bots() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF NEW.user_id LIKE 'bot%' THEN RAISE EXCEPTION 'no bots: %', NEW.user_id; END IF;
             IF NEW.user_id LIKE 'quiet%' THEN RETURN NULL; END IF;
@@ -323,7 +334,9 @@ REFUSALS = [
         END $$;
         CREATE TRIGGER refuse_bots BEFORE INSERT ON user_logins
         FOR EACH ROW EXECUTE FUNCTION refuse_bots()""",
-     {"user_id": "bot-7"}, "no bots: bot-7"),
+        {"user_id": "bot-7"},
+        "no bots: bot-7",
+    ),
     ("SELECT 1", {"user_id": "quiet-1"}, "skipped the row"),
 ]
 
@@ -347,7 +360,9 @@ def test_rows_the_table_refuses_are_quarantined_the_rest_delivered(db: Database)
     delivered = {"pre", "shared0", *(f"u{n}" for n in range(5))}
     assert {r[0] for r in db.user_logins()} == delivered
     assert len(db.user_logins()) == len(delivered)
-    reasons = dict(db.query("SELECT message_id, rejection_reason FROM sqs_logins.quarantined_messages"))
+    reasons = dict(
+        db.query("SELECT message_id, rejection_reason FROM sqs_logins.quarantined_messages")
+    )
     assert reasons.pop("p1") == "not JSON"
     assert set(reasons) == set(refused)
     for n, (_, _, named) in enumerate(REFUSALS):
@@ -372,9 +387,9 @@ def test_rows_the_table_refuses_are_quarantined_the_rest_delivered(db: Database)
     assert db.query("SELECT message_id FROM sqs_logins.quarantined_messages") == [("p1",)]
     ledger = [r[0] for r in db.query("SELECT message_id FROM sqs_logins.login_deliveries")]
     assert sorted(ledger) == sorted(["a0", *(f"m{n}" for n in range(5)), "m9", *refused, "r9"])
-    assert db.query("SELECT count(*) FROM sqs_staging.logins WHERE _refused_reason IS NOT NULL") == [
-        (0,)
-    ]
+    assert db.query(
+        "SELECT count(*) FROM sqs_staging.logins WHERE _refused_reason IS NOT NULL"
+    ) == [(0,)]
 
 
 def test_concurrent_runs_deliver_once(db: Database) -> None:
