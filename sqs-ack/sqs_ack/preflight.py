@@ -70,7 +70,8 @@ def _check_encoding(connection: psycopg.Connection[Any]) -> None:
     if client != ENCODING:
         msg = (
             f"Postgres connections to {info.dbname} use client_encoding {client}, "
-            f"which cannot carry every login: unset PGCLIENTENCODING or set it to {ENCODING}"
+            f"which cannot carry every login: check PGCLIENTENCODING, unset it or set it to "
+            f"{ENCODING}"
         )
         raise PreflightError(msg)
 

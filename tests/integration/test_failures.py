@@ -7,11 +7,20 @@ stops early, so every message is visible again at once.
 
 from __future__ import annotations
 
+import json
+import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import psycopg
 import pytest
 
-from localenv.postgres import start_private_postgres, stop_private_postgres
+from localenv.postgres import (
+    drop_database,
+    ensure_user_logins,
+    start_private_postgres,
+    stop_private_postgres,
+)
 from localenv.process import free_port
 from localenv.sample import sample_bodies
 from tests.integration.jobs import job_env, queue_counts, run_job, seed_ids
@@ -92,3 +101,50 @@ def test_wrong_password_fails_naming_the_setting(
         TARGET_POSTGRES_PASSWORD="wrong-password",
     )
     assert_fails_naming(env, tmp_path / "meltano.log", queue_url, "TARGET_POSTGRES_PASSWORD", 20)
+
+
+@pytest.fixture(params=["LATIN1", "SQL_ASCII", "WIN1252"])
+def non_utf8_database(
+    request: pytest.FixtureRequest, postgres_server: Database
+) -> Iterator[Database]:
+    """A throwaway database in another server encoding, with public.user_logins."""
+    db = replace(postgres_server, name=f"tsl_test_{request.param.lower()}_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
+        conn.execute(
+            f"create database {db.name} encoding '{request.param}' template template0"
+            " lc_collate 'C' lc_ctype 'C'"
+        )
+    ensure_user_logins(db.dsn)
+    yield db
+    drop_database(postgres_server.dsn, db.name)
+
+
+def test_a_database_that_cannot_store_every_login_is_refused_before_the_load(
+    non_utf8_database: Database, queue_url: str, tmp_path: Path
+) -> None:
+    """LATIN1 cannot store an emoji user_id, SQL_ASCII stores bytes psycopg cannot read back:
+    the check refuses the database, naming it and its encoding, and every message returns."""
+    login = {"app_version": "2.3.0", "device_type": "ios", "ip": "10.0.0.1", "locale": None}
+    bodies = [
+        *sample_bodies(15),
+        json.dumps({**login, "user_id": "\U0001f600" * 40, "device_id": "1"}),
+        json.dumps({**login, "user_id": "José", "device_id": "2"}),
+    ]
+    seed_ids(queue_url, bodies)
+    env = job_env(queue_url, non_utf8_database)
+    log = tmp_path / "meltano.log"
+
+    assert_fails_naming(env, log, queue_url, "TARGET_POSTGRES_DATABASE", len(bodies))
+
+    with psycopg.connect(non_utf8_database.dsn) as conn:
+        encoding = conn.info.parameter_status("server_encoding")
+        assert f"server_encoding {encoding}" in log.read_text()
+        assert conn.execute("select to_regclass('sqs_staging.logins')").fetchone() == (None,)
+
+
+def test_a_session_encoding_that_cannot_carry_every_login_is_refused(
+    queue_url: str, database: Database, tmp_path: Path
+) -> None:
+    seed_ids(queue_url, sample_bodies(10))
+    env = job_env(queue_url, database, PGCLIENTENCODING="LATIN1")
+    assert_fails_naming(env, tmp_path / "meltano.log", queue_url, "PGCLIENTENCODING", 10)
