@@ -87,7 +87,10 @@ class TargetSettings:
             raise SettingError(f"set target-postgres {name} ({env_name(name)})")
         if not isinstance(schema, str) or not PLAIN_NAME.fullmatch(schema):
             name = "default_target_schema"
-            msg = f"target-postgres {name} ({env_name(name)}) is {schema!r}: use {PLAIN_NAME_RULE}"
+            msg = (
+                f"target-postgres {name} is {schema!r}, a name target-postgres and dbt would "
+                f"not use unchanged: check {name} ({env_name(name)}), use {PLAIN_NAME_RULE}"
+            )
             raise SettingError(msg)
         return cls(
             conninfo=conninfo,

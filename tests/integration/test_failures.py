@@ -65,6 +65,7 @@ def assert_fails_naming(
         ("missing queue", "queue_url"),
         ("missing dead-letter queue", "dead_letter_queue_url"),
         ("the tap deleting too", "TAP_SQS_LOGINS_ACKNOWLEDGEMENT"),
+        ("a quote in the staging schema", "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"),
     ],
 )
 def test_unusable_service_fails_naming_the_setting(
@@ -83,6 +84,7 @@ def test_unusable_service_fails_naming_the_setting(
             "TAP_SQS_LOGINS_ACKNOWLEDGEMENT": "after_state",
             "TAP_SQS_LOGINS_JOURNAL_DIR": str(tmp_path / "journal"),
         },
+        "a quote in the staging schema": {"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": 'sqs"staging'},
     }[case]
     env = job_env(queue_url, database, **override)
     assert_fails_naming(env, tmp_path / "meltano.log", queue_url, setting, 20)

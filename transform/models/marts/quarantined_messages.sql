@@ -20,7 +20,10 @@ with
 
 rejected as (
 
-    select * from {{ ref('stg_sqs__logins') }} as logins
+    select
+        *,
+        coalesce(rejection_reason, refused_reason) as reason
+    from {{ ref('stg_sqs__logins') }} as logins
     where
         (rejection_reason is not null or refused_reason is not null)
         {% if is_incremental() %}
@@ -38,7 +41,7 @@ final as (
 
     select
         message_id,
-        coalesce(rejection_reason, refused_reason) as rejection_reason,
+        reason as rejection_reason,
         sent_at,
         received_at as first_received_at,
         received_at as last_received_at,
