@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqs_ack.acknowledge import follow
+from sqs_ack.bookkeeping import prepare
 from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.target_settings import TargetSettings
 
 from localenv.sqs import sqs_client
-from tests.integration.jobs import MASKING, SEALED_MAPS
+from tests.integration.jobs import MASKING, SEALED_MAPS, fetch
 
 if TYPE_CHECKING:
     from tests.conftest import Database
@@ -261,3 +262,38 @@ def test_while_the_target_loads_committed_rows_go_and_incomplete_ones_wait(
     assert seen[4] == 10  # batch 3 went while batch 2 waited for its sealed rows
     assert in_flight(queue_url) == 0
     assert outcomes(database) == Counter(deleted=30)
+
+
+def test_only_settled_rows_are_pruned_never_an_undelivered_login(
+    queue_url: str, database: Database
+) -> None:
+    """Every mix of bookkeeping states, acknowledged long ago, retention 0 days: a row goes only
+    once acknowledged and transformed (delivered, or quarantined by the tap), never while dbt
+    has not delivered it or user_logins refused it."""
+    states = [
+        (transformed, outcome, refused)
+        for transformed in (True, False)
+        for outcome in (None, "deleted", "left", "incomplete")
+        for refused in (None, "public.user_logins refused it: no (SQLSTATE 23514)")
+    ]
+    stage(database, [(f"m{n}", queue_url, f"h{n}", None, None) for n in range(len(states))])
+    with psycopg.connect(database.dsn) as conn:
+        prepare(conn, "sqs_staging")
+        for n, (transformed, outcome, refused) in enumerate(states):
+            conn.execute(
+                "update sqs_staging.logins set _ack_handle = receipt_handle, _ack_outcome = %s,"
+                " _acked_at = now() - interval '400 days', _refused_reason = %s,"
+                " _transformed_at = case when %s then now() end where message_id = %s",
+                [outcome, refused, transformed, f"m{n}"],
+            )
+
+    counts = follow(TargetSettings(database.dsn, "sqs_staging", 8, 0), CONFIG, lambda: False)
+
+    kept = {row[0] for row in fetch(database, "select message_id from sqs_staging.logins")}
+    pruned = {
+        f"m{n}"
+        for n, (transformed, outcome, refused) in enumerate(states)
+        if transformed and outcome and not refused
+    }
+    assert counts["pruned"] == len(pruned)
+    assert kept == {f"m{n}" for n in range(len(states))} - pruned
