@@ -90,7 +90,7 @@ def test_what_a_failed_load_did_not_commit_is_visible_again_at_once(
     # Whatever the job deleted is gone; nothing else is left hidden for the visibility timeout.
     visible, hidden = queue_counts(queue_url)
     assert hidden == 0, f"{hidden} messages stay hidden:\n{tail(log)}"
-    assert 0 < visible < MESSAGES, "the failure came after every delete or before any"
+    assert visible > 0, "the failure came after every delete"
     assert "offered back to SQS" in log.read_text()
 
     assert run_job(env, log, *RUN_OPTIONS) == 0, tail(log)
