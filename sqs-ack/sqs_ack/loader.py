@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -27,6 +26,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from sqs_ack import acknowledge, preflight
 from sqs_ack.derived import DerivedStreamError, derived_streams
+from sqs_ack.segments import SegmentedTarget
 from sqs_ack.target_settings import SettingError, TargetSettings
 from sqs_ack.unloaded import offer_again
 from tap_sqs_logins.client import QueueError
@@ -40,7 +40,6 @@ logger = logging.getLogger("sqs-ack")
 TARGET = Path(sys.executable).with_name("target-postgres")
 TAP_NAMESPACE = "tap_sqs_logins"  # Meltano names the extractor of the run in the environment
 PR_SET_PDEATHSIG = 1
-FEED_CHUNK = 1 << 16
 
 
 def main() -> None:
@@ -57,12 +56,7 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"
     )
     # target-postgres starts while the check runs, and reads its input only once it passed.
-    target = subprocess.Popen(  # noqa: S603 - the same venv's target
-        [str(TARGET), *target_args],
-        stdin=subprocess.PIPE,
-        bufsize=0,  # each chunk goes on at once
-        preexec_fn=_die_with_parent,
-    )
+    target = SegmentedTarget([str(TARGET), *target_args], _die_with_parent)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, _: target.send_signal(signum))
     tap_config = _tap_config(known.tap_config)
@@ -110,13 +104,13 @@ def _nest_object_settings(environ: MutableMapping[str, str], tap: type[Tap]) -> 
 
 
 def _load_and_acknowledge(
-    target: subprocess.Popen[bytes], settings: TargetSettings, tap_config: Mapping[str, Any]
+    target: SegmentedTarget, settings: TargetSettings, tap_config: Mapping[str, Any]
 ) -> int:
     """Feed target-postgres its input, acknowledging while it loads; return its exit status."""
-    feed = threading.Thread(target=_feed, args=(sys.stdin.fileno(), target), daemon=True)
+    feed = threading.Thread(target=target.feed, args=(sys.stdin.fileno(),), daemon=True)
     feed.start()
     try:
-        outcomes = acknowledge.follow(settings, tap_config, lambda: target.poll() is None)
+        outcomes = acknowledge.follow(settings, tap_config, target.running)
     except (QueueError, DerivedStreamError, psycopg.Error) as error:
         target.wait()
         first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
@@ -126,17 +120,6 @@ def _load_and_acknowledge(
         ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "none",
     )
     return target.wait()
-
-
-def _feed(source: int, target: subprocess.Popen[bytes]) -> None:
-    """Copy the tap's Singer messages to target-postgres until either side ends."""
-    sink = target.stdin
-    assert sink is not None  # noqa: S101 - opened with stdin=PIPE
-    with contextlib.suppress(BrokenPipeError), sink:
-        while chunk := os.read(source, FEED_CHUNK):
-            view = memoryview(chunk)
-            while view:
-                view = view[sink.write(view) or 0 :]
 
 
 def _die_with_parent() -> None:

@@ -198,7 +198,6 @@ def test_a_fifo_copy_without_a_group_says_so(sqs: Any, config: dict) -> None:
     dlq = fifo_queue(sqs, "dlq")
     queue = DeadLetterQueue({**config, "queue_url": fifo_queue(sqs, "logins")}, dlq)
     reason = queue.copy(Message("m-1", "h", "{", 0, 1), "not JSON")["rejection_reason"]
-    assert (
-        reason
-        == f"not JSON; not copied to the dead-letter queue (no message group id); {LEFT_FOR_REDRIVE}"
+    assert reason == (
+        f"not JSON; not copied to the dead-letter queue (no message group id); {LEFT_FOR_REDRIVE}"
     )
