@@ -6,7 +6,7 @@ FIFO queue that holds back each message group until the run ends (SQS returns no
 from a group while a batch of it is in flight). When the tap asks for a commit (a STATE line
 whose value is ``{"sqs_ack_commit_request": n}``, see ``tap_sqs_logins/in_flight.py``), its
 input to the running target-postgres ends there: it commits and exits, and a new one loads
-what follows. The request line itself goes to no target.
+what follows, after the SCHEMA lines seen so far. The request line itself goes to no target.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 FEED_CHUNK = 1 << 16
 STATE_LINE = b'{"type":"STATE"'
+SCHEMA_LINE = b'{"type":"SCHEMA"'
 REQUEST_KEY = f'"{COMMIT_REQUEST}"'.encode()
 
 
@@ -37,6 +38,7 @@ class SegmentedTarget:
         self._lock = threading.Lock()
         self._stopping = False  # a signal or kill: start no new segment
         self._feeding = True
+        self._schemas: list[bytes] = []  # each distinct SCHEMA line, for the next segment
         self.segments = 1
         self.process = self._start()
 
@@ -77,6 +79,8 @@ class SegmentedTarget:
         finally:
             with contextlib.suppress(BrokenPipeError, OSError), self._lock:
                 self._close_input()
+            # Linux stops a target started here when this thread ends (PR_SET_PDEATHSIG).
+            self.process.wait()
             self._feeding = False
 
     def _write_lines(self, lines: bytes) -> bool:
@@ -88,10 +92,23 @@ class SegmentedTarget:
             if not lines.startswith(STATE_LINE, line_start):  # the key inside a record
                 start = line_end
                 continue
-            if not (self._write(lines[:line_start]) and self._next_segment()):
+            head = lines[:line_start]
+            self._remember_schemas(head)
+            if not (self._write(head) and self._next_segment()):
                 return False
             lines, start = lines[line_end:], 0
+        self._remember_schemas(lines)
         return self._write(lines)
+
+    def _remember_schemas(self, lines: bytes) -> None:
+        start = 0
+        while (found := lines.find(SCHEMA_LINE, start)) >= 0:
+            end = lines.index(b"\n", found) + 1
+            if (found == 0 or lines[found - 1] == ord("\n")) and lines[
+                found:end
+            ] not in self._schemas:
+                self._schemas.append(lines[found:end])
+            start = end
 
     def _write(self, data: bytes) -> bool:
         sink = self.process.stdin
@@ -115,7 +132,7 @@ class SegmentedTarget:
                 return False
             self.process = self._start()
             self.segments += 1
-        return True
+        return self._write(b"".join(self._schemas))
 
     def _close_input(self) -> None:
         if self.process.stdin is not None:

@@ -30,6 +30,11 @@ def record(value: str) -> bytes:
     return json.dumps(line, separators=(",", ":")).encode() + b"\n"
 
 
+def schema(name: str) -> bytes:
+    line = {"type": "SCHEMA", "stream": name, "schema": {"properties": {}}, "key_properties": []}
+    return json.dumps(line, separators=(",", ":")).encode() + b"\n"
+
+
 def request(n: int) -> bytes:
     return (
         json.dumps({"type": "STATE", "value": {COMMIT_REQUEST: n}}, separators=(",", ":")).encode()
@@ -68,7 +73,11 @@ def run(
 )  # each example writes to a directory of its own
 @given(
     parts=st.lists(
-        st.one_of(st.text(min_size=0, max_size=30).map(record), st.integers(1, 9).map(request)),
+        st.one_of(
+            st.text(min_size=0, max_size=30).map(record),
+            st.integers(1, 9).map(request),
+            st.sampled_from(["logins", "sealed_logins"]).map(schema),
+        ),
         max_size=12,
     ),
     cut_points=st.lists(st.floats(0, 1), max_size=6),
@@ -79,17 +88,21 @@ def test_each_commit_request_ends_a_segment_and_nothing_else_is_lost(
     data = b"".join(parts)
     status, segments = run(tmp_path, data, [int(point * len(data)) for point in cut_points])
     expected: list[bytes] = [b""]
+    schemas: list[bytes] = []  # each new target first gets the schemas seen so far
     for part in parts:
         if part.startswith(b'{"type":"STATE"'):
-            expected.append(b"")
+            expected.append(b"".join(schemas))
         else:
             expected[-1] += part
+            if part.startswith(b'{"type":"SCHEMA"') and part not in schemas:
+                schemas.append(part)
     assert status == 0
     assert segments == expected
 
 
 def test_a_failed_segment_stops_the_feed_with_its_status(tmp_path: Path) -> None:
-    data = record("a") + request(1) + record("b") + request(2) + record("c")
+    data = schema("logins") + record("a") + request(1) + record("b") + request(2) + record("c")
     status, segments = run(tmp_path, data, [], fail_status=3, failing=1)
     assert status == 3
-    assert segments == [record("a"), record("b")]  # no third target after the failure
+    # No third target after the failure.
+    assert segments == [schema("logins") + record("a"), schema("logins") + record("b")]
