@@ -14,22 +14,19 @@ import contextlib
 import ctypes
 import json
 import logging
-import math
 import os
-import select
 import signal
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
 from singer_sdk.exceptions import ConfigValidationError
 
 from sqs_ack import acknowledge, preflight
 from sqs_ack.derived import DerivedStreamError, derived_streams
+from sqs_ack.segments import FEED_POLL_SECONDS, SegmentedTarget
 from sqs_ack.target_settings import SettingError, TargetSettings
 from sqs_ack.unloaded import READ_SECONDS, Unloaded, offer_again
 from tap_sqs_logins.client import QueueError
@@ -43,8 +40,6 @@ logger = logging.getLogger("sqs-ack")
 TARGET = Path(sys.executable).with_name("target-postgres")
 TAP_NAMESPACE = "tap_sqs_logins"  # Meltano names the extractor of the run in the environment
 PR_SET_PDEATHSIG = 1
-FEED_CHUNK = 1 << 16
-FEED_POLL_SECONDS = 0.25  # how soon the feed notices target-postgres has stopped
 
 
 def main() -> None:
@@ -61,12 +56,7 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"
     )
     # target-postgres starts while the check runs, and reads its input only once it passed.
-    target = subprocess.Popen(  # noqa: S603 - the same venv's target
-        [str(TARGET), *target_args],
-        stdin=subprocess.PIPE,
-        bufsize=0,  # each chunk goes on at once
-        preexec_fn=_die_with_parent,
-    )
+    target = SegmentedTarget([str(TARGET), *target_args], _die_with_parent)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, _: target.send_signal(signum))
     tap_config = _tap_config(known.tap_config)
@@ -114,7 +104,7 @@ def _nest_object_settings(environ: MutableMapping[str, str], tap: type[Tap]) -> 
 
 
 def _load_and_acknowledge(
-    target: subprocess.Popen[bytes], settings: TargetSettings, tap_config: Mapping[str, Any]
+    target: SegmentedTarget, settings: TargetSettings, tap_config: Mapping[str, Any]
 ) -> int:
     """Feed target-postgres its input, acknowledging while it loads; return its exit status.
 
@@ -122,12 +112,11 @@ def _load_and_acknowledge(
     is not committed is offered back to SQS at once.
     """
     unloaded = Unloaded()
-    feed = threading.Thread(target=_feed, args=(sys.stdin.fileno(), target, unloaded), daemon=True)
+    feed = threading.Thread(target=target.feed, args=(sys.stdin.fileno(), unloaded.watch))
+    feed.daemon = True
     feed.start()
     try:
-        outcomes = acknowledge.follow(
-            settings, tap_config, lambda: target.poll() is None, unloaded.settled
-        )
+        outcomes = acknowledge.follow(settings, tap_config, target.running, unloaded.settled)
     except (QueueError, DerivedStreamError, psycopg.Error) as error:
         target.wait()
         _offer_back(feed, unloaded, tap_config)
@@ -141,41 +130,6 @@ def _load_and_acknowledge(
     if status != 0:
         _offer_back(feed, unloaded, tap_config)
     return status
-
-
-def _feed(source: int, target: subprocess.Popen[bytes], unloaded: Unloaded) -> None:
-    """Copy the tap's Singer messages to target-postgres, noting each record's handle.
-
-    Ends at the end of input; once target-postgres has stopped, what the tap still sends
-    within ``READ_SECONDS`` is only noted, to be offered back.
-    """
-    sink = target.stdin
-    assert sink is not None  # noqa: S101 - opened with stdin=PIPE
-    deadline = math.inf
-    while time.monotonic() < deadline:
-        if not select.select([source], [], [], FEED_POLL_SECONDS)[0]:
-            if target.poll() is not None:
-                deadline = min(deadline, time.monotonic() + READ_SECONDS)
-            continue
-        chunk = os.read(source, FEED_CHUNK)
-        if not chunk:
-            break
-        unloaded.watch(chunk)
-        if deadline == math.inf and not _write(sink, chunk):
-            deadline = time.monotonic() + READ_SECONDS
-    with contextlib.suppress(BrokenPipeError):
-        sink.close()
-
-
-def _write(sink: IO[bytes], chunk: bytes) -> bool:
-    """Write all of ``chunk``; False if the reader has gone."""
-    view = memoryview(chunk)
-    try:
-        while view:
-            view = view[sink.write(view) or 0 :]
-    except BrokenPipeError:
-        return False
-    return True
 
 
 def _offer_back(feed: threading.Thread, unloaded: Unloaded, tap_config: Mapping[str, Any]) -> None:

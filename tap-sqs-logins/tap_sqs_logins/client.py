@@ -22,10 +22,23 @@ BATCH_SIZE = 10  # the most SQS returns or deletes in one call
 # At DEBUG these log whole requests and responses, message bodies (raw PII) included.
 BODY_LOGGERS = ("botocore", "boto3", "urllib3")
 MISSING_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+OVER_LIMIT_CODES = {"OverLimit", "AWS.SimpleQueueService.OverLimit"}
+FIFO_SUFFIX = ".fifo"  # SQS requires it of every FIFO queue's name
+# SQS's most received-but-not-deleted messages per queue; ReceiveMessage fails beyond.
+IN_FLIGHT_LIMIT, FIFO_IN_FLIGHT_LIMIT = 120_000, 20_000
 
 
 class QueueError(RuntimeError):
     """SQS cannot be used as configured; the message names the setting to fix."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        """Keep SQS's error code (empty when SQS gave none)."""
+        super().__init__(message)
+        self.code = code
+
+
+class OverLimitError(QueueError):
+    """The queue holds as many messages in flight as SQS allows (``OverLimit``)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,7 @@ class SqsQueue:
             QueueError: If the AWS settings conflict or name a missing profile.
         """
         self.queue_url = queue_url
+        self.is_fifo = is_fifo(queue_url)
         self._setting = setting
         for name in BODY_LOGGERS:
             logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
@@ -73,7 +87,7 @@ class SqsQueue:
         except AwsSessionError as error:
             raise QueueError(str(error)) from None
         self._endpoint = endpoint or f"SQS in {config['region']}"
-        self._receive_options = receive_options(config)
+        self._receive_options = receive_options(config, fifo=self.is_fifo)
         self._client = session.client(
             "sqs",
             endpoint_url=endpoint,
@@ -128,8 +142,19 @@ class SqsQueue:
         )
         return dict(response.get("Attributes", {}))
 
-    def send(self, body: str, attributes: Mapping[str, str]) -> str:
-        """Send one message with string attributes; return its new message id."""
+    def send(
+        self, body: str, attributes: Mapping[str, str], fifo_ids: tuple[str, str] | None = None
+    ) -> str:
+        """Send one message with string attributes; return its new message id.
+
+        Args:
+            body: The message body.
+            attributes: String message attributes.
+            fifo_ids: (MessageGroupId, MessageDeduplicationId), for a FIFO queue.
+        """
+        fifo = {}
+        if fifo_ids:
+            fifo = {"MessageGroupId": fifo_ids[0], "MessageDeduplicationId": fifo_ids[1]}
         response = self._call(
             "send_message",
             QueueUrl=self.queue_url,
@@ -138,6 +163,7 @@ class SqsQueue:
                 name: {"DataType": "String", "StringValue": value}
                 for name, value in attributes.items()
             },
+            **fifo,
         )
         return str(response["MessageId"])
 
@@ -156,18 +182,30 @@ class SqsQueue:
             code = error.response.get("Error", {}).get("Code", "")
             if code in MISSING_QUEUE_CODES:
                 msg = f"queue {self.queue_url} does not exist: check {self._setting}"
-                raise QueueError(msg) from None
+                raise QueueError(msg, code) from None
+            if code in OVER_LIMIT_CODES:
+                msg = (
+                    f"{self.queue_url} holds as many messages in flight as SQS allows "
+                    "(OverLimit): lower max_in_flight, or wait for the messages in flight "
+                    "to be deleted or to time out"
+                )
+                raise OverLimitError(msg, code) from None
             msg = (
                 f"SQS refused {operation} on {self.queue_url} ({code}): "
                 f"check {self._setting} and the AWS credentials"
             )
-            raise QueueError(msg) from None
+            raise QueueError(msg, code) from None
         except BotoCoreError as error:
             msg = (
                 f"cannot reach {self._endpoint} ({type(error).__name__}): "
                 "check endpoint_url and region"
             )
             raise QueueError(msg) from None
+
+
+def is_fifo(queue_url: str) -> bool:
+    """Tell a FIFO queue by its URL (its name ends with ``.fifo``)."""
+    return queue_url.rstrip("/").endswith(FIFO_SUFFIX)
 
 
 def local_endpoint(queue_url: str) -> str | None:
@@ -184,10 +222,10 @@ def message_size(body: str, attributes: Mapping[str, str]) -> int:
     return sum(len(part.encode("utf-8", "surrogatepass")) for part in parts)
 
 
-def receive_options(config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Return what ``receive_message`` asks for: FIFO ids and attributes only when opted in."""
+def receive_options(config: Mapping[str, Any], *, fifo: bool) -> dict[str, list[str]]:
+    """Return what ``receive_message`` asks for: FIFO ids on FIFO queues, attributes if opted in."""
     system = ["SentTimestamp", "ApproximateReceiveCount"]
-    if config.get("include_fifo_fields"):
+    if fifo:  # a dead-letter copy keeps the message's group
         system += ["MessageGroupId", "SequenceNumber"]
     options = {"MessageSystemAttributeNames": system}
     if config.get("include_message_attributes"):

@@ -1,7 +1,9 @@
 """Copies of poison messages on the dead-letter queue, each made once per run.
 
 A poison body that cannot be copied (too large for the queue, or refused) stays on the
-source queue for its redrive policy, and the record's reason says so.
+source queue for its redrive policy, and the record's reason says so. As SQS's own redrive,
+a FIFO source needs a FIFO dead-letter queue and a standard source a standard one; a copy to
+a FIFO queue keeps the message's group and is deduplicated on its message id.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from tap_sqs_logins.client import QueueError, SqsQueue, message_size
+from tap_sqs_logins.client import QueueError, SqsQueue, is_fifo, message_size
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from tap_sqs_logins.client import Message
 
 LEFT_FOR_REDRIVE = "left on the source queue for its redrive policy"
+NOT_COPIED = "not copied to the dead-letter queue"
 REMEMBERED_COPIES = 2_000  # recent poison message ids, so each is copied once (flat memory)
 
 
@@ -27,8 +30,10 @@ class DeadLetterQueue:
         """Read the queue's ``MaximumMessageSize`` once.
 
         Raises:
-            QueueError: If the queue cannot be used; the message names the setting.
+            QueueError: If the queue cannot be used, or is not of the source queue's type
+                (FIFO or standard); the message names the setting.
         """
+        check_queue_types(config["queue_url"], url)
         self._sqs = SqsQueue(config, url, setting="dead_letter_queue_url")
         self.max_size = int(self._sqs.attributes("MaximumMessageSize")["MaximumMessageSize"])
         # SQS may deliver a message twice (at least once): reuse the copy, in bounded memory.
@@ -49,10 +54,41 @@ class DeadLetterQueue:
                 "rejection_reason": f"{reason}; too large for the dead-letter queue; "
                 f"{LEFT_FOR_REDRIVE}"
             }
+        fifo_ids = None
+        if self._sqs.is_fifo:
+            if not message.group_id:
+                return {
+                    "rejection_reason": f"{reason}; {NOT_COPIED} (no message group id); "
+                    f"{LEFT_FOR_REDRIVE}"
+                }
+            fifo_ids = (message.group_id, message.message_id)
         try:
-            return {"dead_letter_message_id": self._sqs.send(message.body, attributes)}
-        except (QueueError, ValueError):  # ValueError: a body boto3 cannot encode
+            return {"dead_letter_message_id": self._sqs.send(message.body, attributes, fifo_ids)}
+        except QueueError as error:
             return {
-                "rejection_reason": f"{reason}; not copied to the dead-letter queue; "
+                "rejection_reason": f"{reason}; {NOT_COPIED} (SQS refused it: "
+                f"{error.code or 'no error code'}); {LEFT_FOR_REDRIVE}"
+            }
+        except ValueError:  # a body boto3 cannot encode
+            return {
+                "rejection_reason": f"{reason}; {NOT_COPIED} (SQS cannot carry the body); "
                 f"{LEFT_FOR_REDRIVE}"
             }
+
+
+def check_queue_types(queue_url: str, dead_letter_queue_url: str) -> None:
+    """Refuse a dead-letter queue of another type than the source queue, as SQS does.
+
+    Raises:
+        QueueError: Naming ``dead_letter_queue_url`` and the type it must have.
+    """
+    source, dead_letters = is_fifo(queue_url), is_fifo(dead_letter_queue_url)
+    if source != dead_letters:
+        need, have = ("a FIFO queue", "a standard queue")[:: 1 if source else -1]
+        msg = (
+            f"dead_letter_queue_url {dead_letter_queue_url} is {have} but queue_url is "
+            f"{need}: set dead_letter_queue_url to {need} (SQS redrives a FIFO queue only "
+            "to a FIFO queue, whose name ends with .fifo, and a standard one only to a "
+            "standard one)"
+        )
+        raise QueueError(msg)

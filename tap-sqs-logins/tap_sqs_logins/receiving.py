@@ -2,9 +2,12 @@
 
 Each thread long-polls ``receive_message`` and puts its batches into a bounded queue
 that the stream drains, so memory stays flat. Receiving stops when every thread got an
-empty receive, or when ``max_messages`` is reached (counts are reserved before each receive,
-so a run never receives more). However long that takes, the heartbeat keeps the messages
-received and not yet written hidden (``waiting()``).
+empty receive, or when ``max_messages`` or the in-flight budget is reached (counts are
+reserved before each receive, so a run never receives more), or when SQS answers
+``OverLimit`` (the run then ends normally with what it received). On a FIFO queue an empty
+receive may only mean that this run holds the rest of each group in flight: after a round of
+empty receives the ``stalled`` hook decides whether to receive again. However long that
+takes, the heartbeat keeps the messages received and not yet written hidden (``waiting()``).
 
 If the run fails (the loader stops reading, the tap is terminated), the messages still
 waiting and the last ones emitted are offered again at once rather than when their visibility
@@ -20,23 +23,31 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from tap_sqs_logins.bulk import hide_all
-from tap_sqs_logins.client import BATCH_SIZE, QueueError
+from tap_sqs_logins.client import BATCH_SIZE, OverLimitError, QueueError
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Generator, Mapping
+    from collections.abc import Callable, Generator, Mapping
 
     from tap_sqs_logins.client import Message, SqsQueue
 
 _DONE = None  # what a thread puts into the buffer when it stops
 PUT_POLL_SECONDS = 0.1
+IDLE_PAUSE_SECONDS = 0.5  # between empty receives that do not long-poll, while stalled
 RELEASE_WINDOW = 5_000  # last emitted messages offered again if the run fails
 
 
 class ConcurrentReceiver:
     """Receives one run's messages with ``receive_concurrency`` threads."""
 
-    def __init__(self, sqs: SqsQueue, config: Mapping[str, Any], logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        sqs: SqsQueue,
+        config: Mapping[str, Any],
+        logger: logging.Logger,
+        budget: int | None = None,
+        stalled: Callable[[], bool] | None = None,
+    ) -> None:
         """Prepare the threads; nothing is received until ``messages()`` is iterated.
 
         Args:
@@ -44,10 +55,17 @@ class ConcurrentReceiver:
             config: The tap settings (receive_concurrency, max_messages, wait_time_seconds,
                 visibility_timeout).
             logger: Where to log why receiving stopped and what was offered again.
+            budget: Most messages this run may hold in flight (``in_flight.py``); no bound
+                if None.
+            stalled: Called (in the reading thread) after every thread got an empty receive
+                in a row; True to receive again. Unset: the first round of them ends the run.
         """
         self._sqs = sqs
         self._threads = config["receive_concurrency"]
         self._limit: int | None = config.get("max_messages")
+        self._budget = budget
+        self._stalled = stalled
+        self._over_limit = False
         self._wait = config["wait_time_seconds"]
         self._visibility = config["visibility_timeout"]
         self._logger = logger
@@ -74,12 +92,19 @@ class ConcurrentReceiver:
             thread.start()
         finished = False
         try:
-            running = len(threads)
+            running, empty = len(threads), 0
             while running:
                 batch = self._buffer.get()
                 if batch is _DONE:
                     running -= 1
+                elif not batch:
+                    empty += 1
+                    if empty >= running:  # a round of empty receives, none with messages
+                        empty = 0
+                        if not (self._stalled and self._stalled()):
+                            self._stop.set()
                 else:
+                    empty = 0
                     for message in batch:
                         self._emitted.append(message.receipt_handle)
                         yield message
@@ -110,8 +135,12 @@ class ConcurrentReceiver:
             self._logger.info("The run stopped early: offered %d messages again.", len(handles))
 
     def _why(self) -> str:
+        if self._over_limit:
+            return "SQS answered OverLimit (too many messages in flight)"
         if self._limit is not None and self._reserved >= self._limit:
             return "max_messages reached"
+        if self._budget is not None and self._reserved >= self._budget:
+            return "max_in_flight reached (the rest waits for the next run)"
         return "every receiver got an empty receive"
 
     def _receive(self) -> None:
@@ -125,11 +154,17 @@ class ConcurrentReceiver:
                     batch = self._sqs.receive(count, self._wait, self._visibility)
                 finally:
                     self._release(count - len(batch))
-                if not batch:
+                if not batch and self._stalled is None:
                     return
                 with self._lock:
                     self._waiting.update(dict.fromkeys(m.receipt_handle for m in batch))
                 self._put(batch)
+                if not batch and not self._wait:
+                    self._stop.wait(IDLE_PAUSE_SECONDS)
+        except OverLimitError as error:  # what was received goes on; the rest waits
+            self._logger.warning("%s. This run receives no more and ends normally.", error)
+            self._over_limit = True
+            self._stop.set()
         except Exception as error:  # raised again in the reading thread
             self._errors.append(error)
             self._stop.set()
@@ -138,9 +173,8 @@ class ConcurrentReceiver:
 
     def _reserve(self) -> int:
         with self._lock:
-            count = (
-                BATCH_SIZE if self._limit is None else min(BATCH_SIZE, self._limit - self._reserved)
-            )
+            limits = [limit for limit in (self._limit, self._budget) if limit is not None]
+            count = min([BATCH_SIZE, *(limit - self._reserved for limit in limits)])
             self._reserved += count
             return count
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from singer_sdk import typing as th
 
 from tap_sqs_logins.acknowledgement import AFTER_STATE, MODES
+from tap_sqs_logins.client import FIFO_IN_FLIGHT_LIMIT, IN_FLIGHT_LIMIT
+from tap_sqs_logins.in_flight import default_max_in_flight
 from tap_sqs_logins.journal import JOURNAL_DIR
 from tap_sqs_logins.masking import KEY_VERSION_PATTERN, MIN_KEY_LENGTH
 
@@ -153,5 +155,17 @@ SETTINGS = th.PropertiesList(
         th.BooleanType,
         default=False,
         description="Allow ip and device_id to leave the tap unmasked.",
+    ),
+    # Settings of SQS's in-flight limit (in_flight.py).
+    th.Property(
+        "max_in_flight",
+        th.IntegerType(minimum=1, maximum=IN_FLIGHT_LIMIT),
+        description="Most messages a run holds received but not deleted (until the loader "
+        "commits them, or with after_state until the next run), less those the queue already "
+        "has in flight when it starts; the rest waits for the next run. SQS allows about "
+        f"{IN_FLIGHT_LIMIT:,} per standard queue and {FIFO_IN_FLIGHT_LIMIT:,} per FIFO queue "
+        "(ReceiveMessage fails with OverLimit beyond). Unset: "
+        f"{default_max_in_flight(fifo=False):,} for a standard queue, "
+        f"{default_max_in_flight(fifo=True):,} for a FIFO queue.",
     ),
 )

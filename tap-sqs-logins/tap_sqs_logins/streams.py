@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
 from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.singerlib import StateMessage
 
-from tap_sqs_logins.acknowledgement import Acknowledgement
+from tap_sqs_logins.acknowledgement import LOADER, ON_EMIT, Acknowledgement
 from tap_sqs_logins.client import QueueError, SqsQueue
 from tap_sqs_logins.dead_letters import DeadLetterQueue
 from tap_sqs_logins.envelopes import Judged, judge_body
 from tap_sqs_logins.fields import Options, login_schema
 from tap_sqs_logins.heartbeat import Heartbeat
+from tap_sqs_logins.in_flight import COMMIT_REQUEST, GroupRelease, in_flight_budget
 from tap_sqs_logins.journal import JournalError
 from tap_sqs_logins.messages import LOGIN_FIELDS, Rejected
 from tap_sqs_logins.receiving import ConcurrentReceiver
@@ -112,7 +114,14 @@ class LoginsStream(Stream):
             source = SqsQueue(self.config, self.config["queue_url"], 2 * threads)
             acknowledgement = Acknowledgement(self.config, source, self.stream_state, self.logger)
             acknowledgement.start()
-            receiver = ConcurrentReceiver(source, self.config, self.logger)
+            release = self._group_release(source, acknowledgement)
+            receiver = ConcurrentReceiver(
+                source,
+                self.config,
+                self.logger,
+                in_flight_budget(source, self.config, self.logger),
+                release.stalled if release else None,
+            )
             heartbeat = Heartbeat(
                 source,
                 lambda: chain(receiver.waiting(), acknowledgement.unacknowledged()),
@@ -120,9 +129,30 @@ class LoginsStream(Stream):
                 threads,
                 self.logger,
             )
-            yield from self._records(receiver, heartbeat, acknowledgement, dead_letters)
+            yield from self._records(receiver, heartbeat, acknowledgement, dead_letters, release)
         except (QueueError, JournalError) as error:
             raise FatalAPIError(str(error)) from None
+
+    def _group_release(
+        self, source: SqsQueue, acknowledgement: Acknowledgement
+    ) -> GroupRelease | None:
+        """On a FIFO queue, what lets one run go on with groups it holds (``in_flight.py``)."""
+        if not source.is_fifo:
+            return None
+        commits = 0
+
+        def release() -> bool:
+            nonlocal commits
+            if acknowledgement.mode == LOADER:  # sqs-ack commits what came before, then deletes
+                commits += 1
+                self._tap.write_message(StateMessage(value={COMMIT_REQUEST: commits}))
+                return True
+            if acknowledgement.mode == ON_EMIT:
+                self._close_batch(acknowledgement)
+                return True
+            return False  # after_state: only the next run deletes
+
+        return GroupRelease(source, release, self.config["visibility_timeout"], self.logger)
 
     def _records(
         self,
@@ -130,6 +160,7 @@ class LoginsStream(Stream):
         heartbeat: Heartbeat,
         acknowledgement: Acknowledgement,
         dead_letters: DeadLetterQueue | None,
+        release: GroupRelease | None,
     ) -> Iterator[dict[str, Any]]:
         """Yield the records; after each full batch is written, acknowledge it."""
         completed = False
@@ -138,7 +169,11 @@ class LoginsStream(Stream):
             with closing(receiver.messages()) as messages, heartbeat:
                 for message in messages:
                     full = acknowledgement.add(message.receipt_handle)
-                    yield self._record(message, dead_letters)  # written once resumed
+                    record = self._record(message, dead_letters)
+                    yield record  # written once resumed
+                    if release:  # poison without a dead-letter copy stays for redrive
+                        deleted = not record["rejection_reason"] or record["dead_letter_message_id"]
+                        release.emitted(message.receipt_handle, deleted_on_release=bool(deleted))
                     if full:
                         self._close_batch(acknowledgement)
                 self._close_batch(acknowledgement)
