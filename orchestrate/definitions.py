@@ -80,15 +80,16 @@ def forward(log: logging.Logger, line: str) -> None:
 
 
 def meltano_level(line: str) -> int:
-    """The level a line of Meltano's JSON output names; WARNING for a line that names none.
+    """The level a line of Meltano's JSON output names; INFO for a line that names none.
 
-    Meltano prints no such line in JSON format, so one stands out (a crash, say).
+    `meltano schedule run` starts `meltano run`, which prints its version line in the console
+    format before it reads the log format Meltano passed it (`MELTANO_CLI_LOG_FORMAT`).
     """
     try:
         level = json.loads(line).get("level")
     except (ValueError, AttributeError, RecursionError):
-        return logging.WARNING
-    return LEVELS.get(level.lower(), logging.WARNING) if isinstance(level, str) else logging.WARNING
+        return logging.INFO
+    return LEVELS.get(level.lower(), logging.INFO) if isinstance(level, str) else logging.INFO
 
 
 def scheduled(meltano_schedule: Schedule) -> tuple[object, object]:
