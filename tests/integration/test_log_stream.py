@@ -172,6 +172,30 @@ def test_a_plugin_error_is_logged_at_level_error(
     assert any(r["level"] == "error" and "name" not in r for r in records)  # Meltano's verdict
 
 
+def test_the_console_format_shows_the_same_levels_as_text(
+    queue_url: str, database: Database
+) -> None:
+    seed_mixed_queue(queue_url)
+    env = job_env(queue_url, database, TARGET_POSTGRES_DATABASE=f"no_such_{uuid.uuid4().hex[:8]}")
+    run = subprocess.run(
+        [str(BIN / "meltano"), "run", JOB],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode != 0
+    lines = run.stderr.splitlines()
+    assert not [line for line in lines if line.lstrip().startswith("{")]  # no JSON blobs
+    assert not [line for line in lines if "\x1b" in line]
+    failed = [line for line in lines if "TARGET_POSTGRES_DATABASE" in line]
+    assert failed, run.stderr[-4000:]
+    assert all("[error    ] target-postgres cannot connect to Postgres" in line for line in failed)
+    assert any("[warning  ] tap-sqs-logins Quarantining message" in line for line in lines)
+
+
 def test_dagster_forwards_each_line_at_its_level(
     queue_url: str,
     database: Database,
