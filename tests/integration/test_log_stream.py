@@ -143,15 +143,16 @@ def test_every_step_logs_json_lines_at_their_level(queue_url: str, database: Dat
 
 
 @pytest.mark.parametrize(
-    ("case", "setting"),
+    ("case", "setting", "loggers"),
     [
-        ("wrong database name", "TARGET_POSTGRES_DATABASE"),
-        ("closed Postgres port", "TARGET_POSTGRES_PORT"),
-        ("missing dead-letter queue", "dead_letter_queue_url"),
+        ("wrong database name", "TARGET_POSTGRES_DATABASE", {"sqs-ack"}),
+        ("closed Postgres port", "TARGET_POSTGRES_PORT", {"sqs-ack"}),
+        ("missing dead-letter queue", "dead_letter_queue_url", {"sqs-ack"}),
+        ("missing queue", "queue_url", {"sqs-ack", "tap-sqs-logins"}),
     ],
 )
 def test_a_plugin_error_is_logged_at_level_error(
-    case: str, setting: str, queue_url: str, database: Database
+    case: str, setting: str, loggers: set[str], queue_url: str, database: Database
 ) -> None:
     seed_mixed_queue(queue_url)
     endpoint = queue_url.rsplit("/", 2)[0]
@@ -161,13 +162,18 @@ def test_a_plugin_error_is_logged_at_level_error(
         "missing dead-letter queue": {
             "TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL": f"{endpoint}/000000000000/no-such-dlq"
         },
+        "missing queue": {"TAP_SQS_LOGINS_QUEUE_URL": f"{endpoint}/000000000000/no-such-queue"},
     }[case]
     env = job_env(queue_url, database, **secrets(), **override)
     code, records, output = run_json(env)
     assert code != 0
 
-    naming = [r for r in of(records, LOADER, "sqs-ack") if setting in str(r["event"])]
-    assert naming, output[-4000:]
+    naming = [
+        r
+        for r in [*of(records, TAP), *of(records, LOADER)]
+        if "check " in str(r["event"]) and setting in str(r["event"])
+    ]
+    assert {r["plugin_logger"] for r in naming} >= loggers, output[-4000:]
     assert {r["level"] for r in naming} == {"error"}
     assert any(r["level"] == "error" and "name" not in r for r in records)  # Meltano's verdict
 
