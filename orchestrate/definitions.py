@@ -10,6 +10,8 @@ Runs Meltano from the project's .venv (or $MELTANO_BIN); MELTANO_* variables suc
 MELTANO_DATABASE_URI and MELTANO_RUN_STATE_ID_SUFFIX pass through to it.
 """
 
+import json
+import logging
 import re
 import subprocess
 
@@ -44,18 +46,50 @@ def dagster_name(name: str) -> str:
 
 
 def run_meltano(context: OpExecutionContext, args: list[str]) -> None:
-    """Run `meltano <args>` in the project, its output going to the Dagster log."""
-    command = [meltano_bin(), *args]
+    """Run `meltano --log-format=json <args>` in the project, its output going to the Dagster log.
+
+    Each line, one JSON object, goes on unchanged at its own level (`forward`).
+    """
+    command = [meltano_bin(), "--log-format=json", *args]
     context.log.info(f"running {' '.join(command)} in {PROJECT_ROOT}")
     with subprocess.Popen(  # noqa: S603
         command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
         assert process.stdout is not None  # noqa: S101
         for line in process.stdout:
-            context.log.info(line.rstrip())
+            forward(context.log, line.rstrip())
         code = process.wait()
     if code:
         raise Failure(f"meltano {' '.join(args)} failed with exit code {code}")
+
+
+# The levels Meltano's JSON log lines name (structlog's), as Python logging levels.
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+def forward(log: logging.Logger, line: str) -> None:
+    """Log one line of Meltano's JSON output unchanged, at the level it names."""
+    if line.strip():
+        log.log(meltano_level(line), line)
+
+
+def meltano_level(line: str) -> int:
+    """The level a line of Meltano's JSON output names; INFO for a line that names none.
+
+    `meltano schedule run` starts `meltano run`, which prints its version line in the console
+    format before it reads the log format Meltano passed it (`MELTANO_CLI_LOG_FORMAT`).
+    """
+    try:
+        level = json.loads(line).get("level")
+    except (ValueError, AttributeError, RecursionError):
+        return logging.INFO
+    return LEVELS.get(level.lower(), logging.INFO) if isinstance(level, str) else logging.INFO
 
 
 def scheduled(meltano_schedule: Schedule) -> tuple[object, object]:

@@ -33,6 +33,16 @@ def ask_meltano() -> subprocess.Popen[str]:
     )
 
 
+def log_plainly() -> None:
+    """Have dbt log its messages without colour codes, for Meltano to log line by line.
+
+    Meltano (4.4.1) logs each line a utility prints in ``meltano run`` at INFO, in its own
+    ``--log-format``; dbt's JSON lines would only nest inside Meltano's. DBT_USE_COLORS set in
+    the environment wins.
+    """
+    os.environ.setdefault("DBT_USE_COLORS", "false")
+
+
 def main() -> None:
     """Export target-postgres's connection settings, then run dbt with the arguments given."""
     meltano = ask_meltano()
@@ -45,6 +55,7 @@ def main() -> None:
     for name in SETTINGS:
         if config.get(name) not in (None, ""):
             os.environ[f"TARGET_POSTGRES_{name.upper()}"] = str(config[name])
+    log_plainly()
     result = dbtRunner().invoke(sys.argv[1:])
     sys.exit(0 if result.success else 1)
 

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import logging.config
 import os
 import signal
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
+import yaml  # type: ignore[import-untyped]  # singer-sdk's dependency; no stubs installed
 from singer_sdk.exceptions import ConfigValidationError
 
 from sqs_ack import acknowledge, preflight
@@ -33,6 +35,7 @@ from tap_sqs_logins.client import QueueError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
+    from types import TracebackType
 
     from singer_sdk import Tap
 
@@ -52,9 +55,7 @@ def main() -> None:
     behind_the_tap = os.environ.get("MELTANO_EXTRACTOR_NAMESPACE") == TAP_NAMESPACE
     if not known.config or not (known.tap_config or behind_the_tap):
         os.execv(TARGET, [str(TARGET), *target_args])  # noqa: S606 - the same venv's target
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"
-    )
+    _setup_logging()
     # target-postgres starts while the check runs, and reads its input only once it passed.
     target = SegmentedTarget([str(TARGET), *target_args], _die_with_parent)
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -71,6 +72,30 @@ def main() -> None:
         offer_again(sys.stdin.buffer, tap_config)
         _fail(str(error))
     sys.exit(_load_and_acknowledge(target, settings, tap_config))
+
+
+def _setup_logging() -> None:
+    """Log as target-postgres beside it does: by Meltano's ``SINGER_SDK_LOG_CONFIG``, else plainly.
+
+    Meltano writes that file for every Singer plugin, with the SDK's JSON formatter when the
+    plugin declares ``structured-logging`` (meltano.yml); it then parses each line at its level
+    and renders it in its own ``--log-format``. Uncaught errors and warnings are logged too.
+    """
+    config_path = os.environ.get("SINGER_SDK_LOG_CONFIG")
+    if config_path:
+        logging.config.dictConfig(yaml.safe_load(Path(config_path).read_text()))
+    else:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"
+        )
+    logging.captureWarnings(capture=True)
+    sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+) -> None:
+    logger.error("stopped by %s: %s", kind.__name__, error, exc_info=(kind, error, traceback))
 
 
 def _tap_config(paths: list[Path]) -> Mapping[str, Any]:
@@ -149,4 +174,5 @@ def _die_with_parent() -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    raise SystemExit(f"target-postgres (sqs-ack): {message}")
+    logger.error("%s", message)
+    raise SystemExit(1)
