@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from localenv.postgres import conninfo, drop_database
+from localenv.process import free_port
 from localenv.sample import sample_bodies
 from tests.conftest import REPO
 from tests.integration.jobs import (
@@ -34,7 +35,13 @@ from tests.integration.jobs import (
     queue_counts,
     seed_ids,
 )
-from tests.integration.orchestration import system_database  # noqa: F401  (fixture)
+from tests.integration.orchestration import (  # noqa: F401  (fixtures)
+    AlertReceiver,
+    alert_receiver,
+    project_copy,
+    scrubbed,
+    system_database,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -146,21 +153,6 @@ def test_dagster_runs_the_meltano_schedule(
     assert meltano_runs == [("dev:tap-sqs-logins-to-target-postgres", "SUCCESS")]
 
 
-def project_copy(root: Path) -> Path:
-    """A project at `root` whose meltano.yml is a copy, everything else linked to the checkout.
-
-    The installed plugins are shared through symlinks, as bin/worker shares them.
-    """
-    root.mkdir()
-    shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
-    for name in ("tap-sqs-logins", "transform", "orchestrate", ".venv"):
-        (root / name).symlink_to(REPO / name)
-    for kind in ("extractors", "loaders", "utilities"):
-        (root / ".meltano").mkdir(exist_ok=True)
-        (root / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
-    return root
-
-
 def scheduled_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
     """(schedule name, status) of the runs Dagster's scheduler started."""
     dsn = conninfo(
@@ -207,6 +199,88 @@ def test_a_schedule_added_with_meltano_schedule_add_is_run_by_the_daemon(
     meltano_here("invoke", "dagster:createdb")
     assert "Schedule: every_minute [RUNNING]" in meltano_here("invoke", "dagster:schedules")
 
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(env, log, project)
+    try:
+        deadline = time.monotonic() + 420  # the next minute's tick, then the run
+        while ("every_minute", "SUCCESS") not in (runs := scheduled_runs(env)):
+            assert daemon.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert ("every_minute", "FAILURE") not in runs, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, (runs, log.read_text(errors="replace")[-4000:])
+            time.sleep(2)
+    finally:
+        stop(daemon)
+
+    assert queue_counts(queue_url)[0] == 0
+    today = datetime.now(timezone.utc).date().isoformat()
+    assert delivered(database) == expected_rows(bodies, today)
+
+
+def launch(env: dict[str, str], job: str = JOB) -> None:
+    """`meltano invoke dagster:launch <job>` by absolute path from a scrubbed environment."""
+    subprocess.run(
+        [str(BIN / "meltano"), "invoke", "dagster:launch", job],
+        cwd=REPO,
+        env=scrubbed(env),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+def test_a_failed_run_and_a_stalled_schedule_alert_the_webhook(
+    queue_url: str,
+    dagster_env: dict[str, str],
+    alert_receiver: AlertReceiver,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    seed_ids(queue_url, sample_bodies(5, foreign_index=None))
+    closed_port = str(free_port())  # the job's database does not answer: the run fails
+    env = {
+        **dagster_env,
+        "TARGET_POSTGRES_PORT": closed_port,
+        "ALERT_WEBHOOK_URL": alert_receiver.url,
+        "ALERT_STALE_AFTER_SECONDS": "20",
+    }
+    meltano(env, "invoke", "dagster:createdb")
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(scrubbed(env), log)
+    try:
+        launch(env)
+        failed = alert_receiver.wait_for("failed", timeout=600)
+        stalled = alert_receiver.wait_for("stalled", timeout=300)
+    finally:
+        stop(daemon)
+
+    print("FAILED ALERT:\n" + failed + "\nSTALLED ALERT:\n" + stalled)
+    assert f"job {JOB} failed" in failed
+    assert "meltano schedule run sqs-logins-every-15-minutes failed with exit code 1" in failed
+    assert f":{closed_port}/" in failed  # the loader's check names the database it could not reach
+    assert "TARGET_POSTGRES_PORT" in failed  # and the setting to fix
+    assert f"schedule {JOB} is stalled" in stalled
+    assert dagster_runs(env) == [(JOB, "FAILURE")]
+    assert sum("stalled" in text for text in alert_receiver.texts) == 1  # once per stall
+
+
+def test_the_daemon_started_by_absolute_path_from_a_scrubbed_environment_runs_a_schedule(
+    queue_url: str, database: Database, dagster_env: dict[str, str], tmp_path: Path
+) -> None:
+    project = project_copy(tmp_path / "project")
+    meltano(dagster_env, "schedule", "remove", "sqs-logins-every-15-minutes", project=project)
+    meltano(
+        dagster_env,
+        *("schedule", "add", "every-minute", "--job", "sqs-logins-to-postgres"),
+        *("--interval", "* * * * *"),
+        project=project,
+    )
+    bodies = sample_bodies(20, foreign_index=None)
+    seed_ids(queue_url, bodies)
+    meltano(dagster_env, "invoke", "dagster:createdb", project=project)
+    env = {
+        **scrubbed(dagster_env),
+        "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),  # the copy shares transform/
+        "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
+    }
     log = tmp_path / "daemon.log"
     daemon = start_daemon(env, log, project)
     try:
