@@ -110,7 +110,7 @@ def duration(seconds: float) -> str:
 def post(url: str, message: str) -> None:
     """POST `{"text": message}` to `url`."""
     if not url.startswith(("http://", "https://")):
-        msg = "ALERT_WEBHOOK_URL must start with http:// or https://"
+        msg = "must start with http:// or https://"
         raise ValueError(msg)
     request = urllib.request.Request(  # noqa: S310  (the scheme is checked above)
         url,
@@ -127,14 +127,14 @@ def run_command(command: str, message: str) -> None:
     result = subprocess.run(  # noqa: S602  (the operator's own command)
         command,
         shell=True,
-        input=message,
-        text=True,
+        input=message.encode(errors="replace"),
         capture_output=True,
         timeout=TIMEOUT_SECONDS,
         check=False,
     )
     if result.returncode:
-        msg = f"ALERT_COMMAND exited {result.returncode}: {result.stderr.strip()[-500:]}"
+        stderr = result.stderr.decode(errors="replace").strip()[-500:]
+        msg = f"exited {result.returncode}: {stderr}"
         raise RuntimeError(msg)
 
 

@@ -23,7 +23,12 @@ HORIZON_DAYS = 8 * 366 + 2  # `0 0 29 2 *` can skip a leap year (2096 -> 2104)
 
 def _number(text: str, lowest: int, names: tuple[str, ...]) -> int:
     lowered = text.lower()
-    return names.index(lowered) + lowest if lowered in names else int(text)
+    if lowered in names:
+        return names.index(lowered) + lowest
+    if not text.isdigit():
+        msg = f"cron field value {text!r} is not a number"
+        raise ValueError(msg)
+    return int(text)
 
 
 def field_values(text: str, index: int) -> frozenset[int]:
@@ -41,7 +46,7 @@ def field_values(text: str, index: int) -> frozenset[int]:
         if not lowest <= start <= end <= highest:
             msg = f"cron field {text!r} is out of range {lowest}-{highest}"
             raise ValueError(msg)
-        values.update(range(start, end + 1, int(step) if step else 1))
+        values.update(range(start, end + 1, _number(step, 1, ()) if step else 1))
     if index == 4 and 7 in values:
         values = (values - {7}) | {0}
     return frozenset(values)

@@ -252,7 +252,6 @@ def test_a_failed_run_and_a_stalled_schedule_alert_the_webhook(
     finally:
         stop(daemon)
 
-    print("FAILED ALERT:\n" + failed + "\nSTALLED ALERT:\n" + stalled)
     assert f"job {JOB} failed" in failed
     assert "meltano schedule run sqs-logins-every-15-minutes failed with exit code 1" in failed
     assert f":{closed_port}/" in failed  # the loader's check names the database it could not reach
@@ -275,12 +274,15 @@ def test_the_daemon_started_by_absolute_path_from_a_scrubbed_environment_runs_a_
     )
     bodies = sample_bodies(20, foreign_index=None)
     seed_ids(queue_url, bodies)
-    meltano(dagster_env, "invoke", "dagster:createdb", project=project)
     env = {
         **scrubbed(dagster_env),
         "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),  # the copy shares transform/
         "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
     }
+    meltano(env, "invoke", "dagster:createdb", project=project)  # as `make orchestrate` does
+    assert "Schedule: every_minute [RUNNING]" in meltano(
+        env, "invoke", "dagster:schedules", project=project
+    )
     log = tmp_path / "daemon.log"
     daemon = start_daemon(env, log, project)
     try:
