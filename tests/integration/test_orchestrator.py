@@ -10,14 +10,17 @@ instance (`dagster:launch`), and waits for the daemon to run it: the queue's log
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -80,15 +83,45 @@ def dagster_env(
 
 def start_daemon(env: dict[str, str], log: Path, project: Path = REPO) -> subprocess.Popen[bytes]:
     """Start `meltano invoke dagster:daemon` in `project`, in its own session, logging to `log`."""
+    return start_meltano(env, log, "daemon", project)
+
+
+def start_meltano(
+    env: dict[str, str], log: Path, command: str, project: Path = REPO
+) -> subprocess.Popen[bytes]:
+    """Start `meltano invoke dagster:<command>` in its own session, logging to `log`."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [str(BIN / "meltano"), "invoke", "dagster:daemon"],
+            [str(BIN / "meltano"), "invoke", f"dagster:{command}"],
             cwd=project,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+RUNS_QUERY = (
+    "{ runsOrError { ... on Runs { results { runId jobName status startTime endTime } } } }"
+)
+
+
+def graphql(port: int, query: str, server: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
+    """The data of `query` from the web UI's GraphQL API, once the server answers."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    deadline = time.monotonic() + 300
+    while True:
+        assert server.poll() is None, log.read_text(errors="replace")[-4000:]
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return dict(json.load(response)["data"])
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+            time.sleep(2)
 
 
 def dagster_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
@@ -259,6 +292,16 @@ def test_a_failed_run_and_a_stalled_schedule_alert_the_webhook(
     assert f"schedule {JOB} is stalled" in stalled
     assert dagster_runs(env) == [(JOB, "FAILURE")]
     assert sum("stalled" in text for text in alert_receiver.texts) == 1  # once per stall
+
+    # The web UI (`make ui`) shows the run, its status and its duration.
+    port = free_port()
+    ui = start_meltano(scrubbed({**env, "DAGSTER_UI_PORT": str(port)}), tmp_path / "ui.log", "ui")
+    try:
+        [run] = graphql(port, RUNS_QUERY, ui, tmp_path / "ui.log")["runsOrError"]["results"]
+    finally:
+        stop(ui)
+    assert (run["jobName"], run["status"]) == (JOB, "FAILURE")
+    assert run["endTime"] > run["startTime"] > 0  # the UI's duration column
 
 
 def test_the_daemon_started_by_absolute_path_from_a_scrubbed_environment_runs_a_schedule(
