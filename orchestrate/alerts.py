@@ -154,8 +154,8 @@ def notify(message: str, configured: Mapping[str, str] | None = None) -> list[st
             run_command(command, text)
         except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
             errors.append(f"ALERT_COMMAND: {error}")
-    for error in errors:
-        print(f"alert not delivered: {error}", file=sys.stderr, flush=True)
+    for undelivered in errors:
+        print(f"alert not delivered: {undelivered}", file=sys.stderr, flush=True)
     return errors
 
 

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from localenv.sample import sample_bodies
+from orchestrate import alerts
 from tests.conftest import REPO
 from tests.integration.jobs import (
     delivered,
@@ -55,6 +56,7 @@ def test_a_failing_data_test_fails_the_job_and_is_named(
     assert run_job(env, log) != 0
     text = log.read_text(errors="replace")
     assert "Failure in test not_null_login_deliveries_user_id" in text
+    assert "not_null_login_deliveries_user_id" in alerts.failure_reason(text.splitlines())
     today = datetime.now(timezone.utc).date().isoformat()
     assert delivered(database) == expected_rows(first + second, today)  # the models still ran
 
