@@ -51,6 +51,7 @@ ACTIVE = [
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
 ]
+OUTPUT_KEPT = 500  # last lines of Meltano's output searched for a failure's reason
 
 
 def dagster_name(name: str) -> str:
@@ -79,7 +80,7 @@ def run_meltano(context: OpExecutionContext, args: list[str]) -> None:
     meltano = meltano_bin()
     command = [meltano, *args]
     context.log.info(f"running {' '.join(command)} in {PROJECT_ROOT}")
-    last: deque[str] = deque(maxlen=500)
+    last: deque[str] = deque(maxlen=OUTPUT_KEPT)
     with subprocess.Popen(  # noqa: S603
         command,
         cwd=PROJECT_ROOT,
