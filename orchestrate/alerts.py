@@ -84,15 +84,29 @@ def stale_after_seconds(longest_gap_seconds: float, configured: Mapping[str, str
     return seconds
 
 
+def readable(line: str) -> str:
+    """One line of Meltano's output without its log prefix.
+
+    `<plugin or meltano>: <event>` for `--log-format=json`; otherwise the line after its time
+    stamp and level.
+    """
+    plain = ANSI.sub("", line)
+    try:
+        entry = json.loads(plain)
+    except (ValueError, RecursionError):
+        return MELTANO_PREFIX.sub("", plain)
+    if not isinstance(entry, dict) or "event" not in entry:
+        return plain
+    return f"{entry.get('string_id') or 'meltano'}: {entry['event']}"
+
+
 def failure_reason(lines: list[str]) -> str:
     """The lines of a failed Meltano command's output that say why, without its log prefixes.
 
     Only the lines after the command's last start banner count (a cron log holds many runs).
     """
     starts = [i for i, line in enumerate(lines) if RUN_START.search(line)]
-    plain = [
-        MELTANO_PREFIX.sub("", ANSI.sub("", line)) for line in lines[starts[-1] if starts else 0 :]
-    ]
+    plain = [readable(line) for line in lines[starts[-1] if starts else 0 :]]
     return "\n".join([line for line in plain if REASON.search(line)][-REASON_LINES:])
 
 

@@ -175,3 +175,24 @@ def test_the_reason_of_a_failure_is_the_last_run_s_error_lines() -> None:
     assert alerts.failure_reason(log) == (
         "dbt-postgres Failure in test not_null_x\ndbt-postgres Done. PASS=3 WARN=0 ERROR=1 SKIP=0"
     )
+
+
+def test_the_reason_of_a_failure_in_json_log_format() -> None:
+    def line(**entry: object) -> str:
+        return json.dumps({"level": "info", "timestamp": "2026-12-02T17:51:16Z", **entry})
+
+    log = [
+        line(event="Meltano 4.4.1, Python 3.11.7, Linux (x86_64)"),
+        line(event="Parsing 'queue_url' config", string_id="tap-sqs-logins"),
+        line(
+            event="cannot reach http://127.0.0.1:1: check endpoint_url",
+            string_id="tap-sqs-logins",
+            level="error",
+        ),
+        line(event="Extractor and loader failed", level="error"),
+        "[not json",
+    ]
+    assert alerts.failure_reason(log) == (
+        "tap-sqs-logins: cannot reach http://127.0.0.1:1: check endpoint_url\n"
+        "meltano: Extractor and loader failed"
+    )
