@@ -69,11 +69,16 @@ def settings(
     return {name: value for name, value in values.items() if value.strip()}
 
 
-def stale_after_seconds(longest_gap_seconds: float, configured: Mapping[str, str]) -> float:
-    """Seconds without a successful run after which a schedule counts as stalled."""
+def stale_after_seconds(
+    longest_gap_seconds: float | None, configured: Mapping[str, str]
+) -> float | None:
+    """Seconds without a successful run after which a schedule counts as stalled.
+
+    None (no stall check) when neither the setting nor the schedule's gap is known.
+    """
     text = configured.get("ALERT_STALE_AFTER_SECONDS")
     if text is None:
-        return 2 * longest_gap_seconds
+        return None if longest_gap_seconds is None else 2 * longest_gap_seconds
     try:
         seconds = float(text)
     except ValueError:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from orchestrate.cron_tick import BUSY, safe_name
 from orchestrate.schedules import PROJECT_ROOT, Schedule, load, meltano_bin
-from orchestrate.ticks import longest_gap
+from orchestrate.ticks import longest_gap_seconds
 
 
 def cron_quote(text: str) -> str:
@@ -45,13 +45,14 @@ def crontab_line(
     if state_id_suffix:
         run.append(f"--state-id-suffix={state_id_suffix}")
     command = " ".join(cron_quote(arg) for arg in run)
-    interval = int(longest_gap(schedule.cron).total_seconds())
+    gap = longest_gap_seconds(schedule.cron)
+    interval = "" if gap is None else f" --interval {gap:.0f}"
     report = [python, "-m", "orchestrate.cron_tick", schedule.name]
     after = " ".join(cron_quote(arg) for arg in report)
     return (
         f"{schedule.cron} cd {cron_quote(str(project_root))} && mkdir -p .meltano/cron"
         f" && {{ flock -n -E {BUSY} .meltano/cron/{name}.lock {command};"
-        f" {after} $? --interval {interval}; }} >> .meltano/cron/{name}.log 2>&1"
+        f" {after} $?{interval}; }} >> .meltano/cron/{name}.log 2>&1"
     )
 
 

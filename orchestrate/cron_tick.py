@@ -9,7 +9,8 @@ with the exit code of `flock -n -E 75 … meltano schedule run SCHEDULE`:
 - 0: the run succeeded; `.meltano/cron/<schedule>.ok` records when;
 - 75: the previous run still holds the lock, so this tick started nothing. If no run has
   succeeded for longer than ALERT_STALE_AFTER_SECONDS (default twice `--interval`, the longest
-  wait between two ticks), the schedule is stalled: alert once, until the next success;
+  wait between two ticks; without either, no stall check), the schedule is stalled: alert
+  once, until the next success;
 - anything else: the run failed: alert with the end of the schedule's log.
 
 Exits with EXIT_CODE, so the line's status is the run's.
@@ -45,10 +46,12 @@ def log_tail(log: Path) -> list[str]:
 
 
 def check_stall(
-    schedule: str, directory: Path, interval: float, configured: dict[str, str]
+    schedule: str, directory: Path, interval: float | None, configured: dict[str, str]
 ) -> None:
     """Alert once if the schedule's last success (or its first tick) is too old."""
     stale_after = alerts.stale_after_seconds(interval, configured)
+    if stale_after is None:
+        return
     stem = safe_name(schedule)
     success, alerted = directory / f"{stem}.ok", directory / f"{stem}.stalled"
     since_file = success if success.exists() else directory / f"{stem}.lock"
@@ -66,7 +69,7 @@ def check_stall(
     alerted.touch()
 
 
-def after_tick(schedule: str, code: int, interval: float, directory: Path) -> int:
+def after_tick(schedule: str, code: int, interval: float | None, directory: Path) -> int:
     """Record or report the outcome of one tick; return `code`."""
     stem = safe_name(schedule)
     configured = alerts.settings(project_root=Path.cwd())  # the line's `cd` to the project
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestrate.cron_tick", description=__doc__)
     parser.add_argument("schedule")
     parser.add_argument("exit_code", type=int)
-    parser.add_argument("--interval", type=float, required=True, help="seconds between ticks")
+    parser.add_argument("--interval", type=float, help="longest wait between two ticks (s)")
     parser.add_argument("--directory", type=Path, default=Path(".meltano/cron"))
     args = parser.parse_args(argv)
     return after_tick(args.schedule, args.exit_code, args.interval, args.directory.resolve())

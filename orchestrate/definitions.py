@@ -43,7 +43,7 @@ from dagster import (
 
 from orchestrate import alerts
 from orchestrate.schedules import PROJECT_ROOT, Schedule, load, meltano_bin
-from orchestrate.ticks import longest_gap
+from orchestrate.ticks import longest_gap_seconds
 
 ACTIVE = [
     DagsterRunStatus.QUEUED,
@@ -163,10 +163,11 @@ def alert_on_run_failure(context: RunFailureSensorContext) -> None:
 def stall_sensor(schedules: list[Schedule]) -> SensorDefinition:
     """A sensor that alerts once when a schedule's job has not succeeded for too long.
 
-    Too long: ALERT_STALE_AFTER_SECONDS, else twice the longest wait between two ticks. The
-    clock starts at the job's last successful run, or when the sensor first saw the job.
+    Too long: ALERT_STALE_AFTER_SECONDS, else twice the longest wait between two ticks (no
+    check for a cron expression orchestrate.ticks does not understand). The clock starts at
+    the job's last successful run, or when the sensor first saw the job.
     """
-    gaps = {dagster_name(s.name): longest_gap(s.cron).total_seconds() for s in schedules if s.cron}
+    gaps = {dagster_name(s.name): longest_gap_seconds(s.cron) for s in schedules if s.cron}
 
     @sensor(
         name="alert_on_stalled_schedules",
@@ -182,6 +183,9 @@ def stall_sensor(schedules: list[Schedule]) -> SensorDefinition:
             entry = seen.setdefault(name, {"since": now})
             since = last_success(context, name) or entry["since"]
             age, stale_after = now - since, alerts.stale_after_seconds(gap, configured)
+            if stale_after is None:
+                notes.append(f"{name}: cron not understood, set ALERT_STALE_AFTER_SECONDS")
+                continue
             notes.append(f"{name}: {alerts.duration(age)} of {alerts.duration(stale_after)}")
             if age > stale_after and entry.get("alerted") != since:
                 alerts.notify(

@@ -79,3 +79,11 @@ def longest_gap(cron: str, today: date | None = None) -> timedelta:
         msg = f"cron expression {cron!r} never fires"
         raise ValueError(msg)
     return timedelta(minutes=widest or HORIZON_DAYS * 1440)
+
+
+def longest_gap_seconds(cron: str) -> float | None:
+    """`longest_gap` in seconds; None for an expression this module does not understand."""
+    try:
+        return longest_gap(cron).total_seconds()
+    except ValueError:
+        return None

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestrate import alerts
-from orchestrate.ticks import field_values, longest_gap
+from orchestrate.ticks import field_values, longest_gap, longest_gap_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -48,6 +48,7 @@ def test_longest_gap(cron: str, gap: timedelta) -> None:
 def test_a_bad_cron_expression_is_refused(cron: str) -> None:
     with pytest.raises(ValueError, match="cron"):
         longest_gap(cron, START)
+    assert longest_gap_seconds(cron) is None  # no stall check rather than no orchestrator
 
 
 def brute_force_gap(cron: str, days: int) -> timedelta:
@@ -101,11 +102,16 @@ def test_the_environment_wins_over_the_project_dotenv(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("configured", "seconds"),
-    [({}, 1800.0), ({"ALERT_STALE_AFTER_SECONDS": "45"}, 45.0)],
+    ("gap", "configured", "seconds"),
+    [
+        (900, {}, 1800.0),
+        (900, {"ALERT_STALE_AFTER_SECONDS": "45"}, 45.0),
+        (None, {"ALERT_STALE_AFTER_SECONDS": "45"}, 45.0),
+        (None, {}, None),  # a cron expression orchestrate.ticks does not understand
+    ],
 )
-def test_stale_after(configured: dict[str, str], seconds: float) -> None:
-    assert alerts.stale_after_seconds(900, configured) == seconds
+def test_stale_after(gap: float | None, configured: dict[str, str], seconds: float | None) -> None:
+    assert alerts.stale_after_seconds(gap, configured) == seconds
 
 
 @pytest.mark.parametrize("text", ["0", "-5", "soon", "nan"])
