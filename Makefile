@@ -15,7 +15,7 @@ run: export TAP_SQS_LOGINS_MASK_KEY := $(DEMO_MASK_KEY)
 endif
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test bench stop lint lock clean orchestrate crontab worker readme
+.PHONY: run test bench stop lint lock clean orchestrate ui crontab worker readme
 
 $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.toml sqs-ack/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ orchestrate: .meltano/.installed  ## Run every Meltano schedule on Dagster until
 	$(BIN)/meltano invoke dagster:createdb
 	$(BIN)/meltano invoke dagster:schedules
 	exec $(BIN)/meltano invoke dagster:daemon
+
+ui: .meltano/.installed  ## Dagster's web UI (runs: status, duration, logs) on http://127.0.0.1:3000.
+	$(BIN)/meltano invoke dagster:createdb
+	exec $(BIN)/meltano invoke dagster:ui
 
 crontab: $(VENV)/.installed  ## Print crontab lines for every Meltano schedule (see README).
 	@$(BIN)/python -m orchestrate.cron

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import threading
+import time
 import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import pytest
 
 from localenv.postgres import conninfo, create_database, drop_database
+from tests.conftest import REPO
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from tests.conftest import Database
+
+
+def project_copy(root: Path) -> Path:
+    """A project at `root` whose meltano.yml is a copy, everything else linked to the checkout.
+
+    The installed plugins are shared through symlinks, as bin/worker shares them.
+    """
+    root.mkdir()
+    shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
+    for name in ("tap-sqs-logins", "transform", "orchestrate", ".venv"):
+        (root / name).symlink_to(REPO / name)
+    for kind in ("extractors", "loaders", "utilities"):
+        (root / ".meltano").mkdir(exist_ok=True)
+        (root / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
+    return root
 
 
 def database_uri(database: Database, name: str) -> str:
@@ -31,3 +56,62 @@ def system_database(database: Database) -> Iterator[str]:
     create_database(admin, name)
     yield database_uri(database, name)
     drop_database(admin, name)
+
+
+# The variables the README tells users to set for the job, Dagster and the alerts: a scrubbed
+# environment (`env -i`) passes only these, with cron's PATH.
+DOCUMENTED = re.compile(
+    r"(TAP_SQS_LOGINS|TARGET_POSTGRES|DAGSTER|ALERT)_[A-Z_]+|MELTANO_(DATABASE_URI|ENVIRONMENT)"
+)
+
+
+def scrubbed(env: dict[str, str]) -> dict[str, str]:
+    """`env -i HOME=… PATH=/usr/bin:/bin LANG=C.UTF-8` plus the documented variables of `env`."""
+    return {
+        "HOME": os.environ.get("HOME", "/root"),
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        **{name: value for name, value in env.items() if DOCUMENTED.fullmatch(name)},
+    }
+
+
+@dataclass
+class AlertReceiver:
+    """A webhook on loopback that keeps the `text` of every JSON POST it gets."""
+
+    url: str
+    texts: list[str] = field(default_factory=list)
+
+    def wait_for(self, *words: str, timeout: float = 300) -> str:
+        """The first alert containing every one of `words`; fails after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for text in list(self.texts):
+                if all(word in text for word in words):
+                    return text
+            time.sleep(1)
+        raise AssertionError(f"no alert with {words} in {timeout} s; got {self.texts}")
+
+
+@pytest.fixture
+def alert_receiver() -> Iterator[AlertReceiver]:
+    """A real HTTP server on 127.0.0.1 playing a Slack-compatible incoming webhook."""
+    texts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            texts.append(json.loads(body)["text"])
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield AlertReceiver(f"http://127.0.0.1:{server.server_port}/hooks/alerts", texts)
+    server.shutdown()
+    server.server_close()

@@ -3,10 +3,13 @@
 The lines are checked against `meltano schedule list` of the project and of a copy with a
 schedule added by `meltano schedule add`; one line is run once, as cron would (`/bin/sh -c`),
 and its run lands the queue's logins in `user_logins`; a tick while a run holds the lock skips.
+Run from a scrubbed environment, a failed run alerts (the webhook and ALERT_COMMAND of the
+project's .env), and so does a tick finding the lock held long after the last success, once.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -15,11 +18,18 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from localenv.process import free_port
 from localenv.sample import sample_bodies
 from orchestrate import cron
 from orchestrate.schedules import load
 from tests.conftest import REPO
 from tests.integration.jobs import BIN, delivered, expected_rows, job_env, queue_counts, seed_ids
+from tests.integration.orchestration import (  # noqa: F401  (fixture)
+    AlertReceiver,
+    alert_receiver,
+    project_copy,
+    scrubbed,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,14 +56,15 @@ def command_of(line: str) -> str:
     return line.split(None, 5)[5]
 
 
-def test_one_line_per_schedule_with_lock_and_log() -> None:
+def test_one_line_per_schedule_with_lock_log_and_alerts() -> None:
     meltano = str(BIN / "meltano")
     lines = generate("--meltano", meltano)
     assert lines == [
         f"*/15 * * * * cd {REPO} && mkdir -p .meltano/cron"
-        " && flock -n .meltano/cron/sqs-logins-every-15-minutes.lock"
-        f" {meltano} schedule run sqs-logins-every-15-minutes"
-        " >> .meltano/cron/sqs-logins-every-15-minutes.log 2>&1"
+        " && { flock -n -E 75 .meltano/cron/sqs-logins-every-15-minutes.lock"
+        f" {meltano} schedule run sqs-logins-every-15-minutes;"
+        f" {sys.executable} -m orchestrate.cron_tick sqs-logins-every-15-minutes $?"
+        " --interval 900; } >> .meltano/cron/sqs-logins-every-15-minutes.log 2>&1"
     ]
 
 
@@ -89,15 +100,18 @@ def test_a_schedule_added_with_meltano_schedule_add_gets_a_line(tmp_path: Path) 
         check=True,
         capture_output=True,
     )
-    lines = cron.crontab(load(tmp_path), tmp_path, "/opt/meltano/bin/meltano").splitlines()
+    lines = cron.crontab(
+        load(tmp_path), tmp_path, "/opt/meltano/bin/meltano", python="/opt/meltano/bin/python"
+    ).splitlines()
     assert lines.pop(1) == (
         "# by-hand: interval @once, not scheduled (run it with meltano schedule run)"
     )
     assert lines[1] == (
         f"0 0 * * * cd {tmp_path} && mkdir -p .meltano/cron"
-        " && flock -n .meltano/cron/nightly_100_.lock"
-        r" /opt/meltano/bin/meltano schedule run 'nightly 100\%'"
-        " >> .meltano/cron/nightly_100_.log 2>&1"
+        " && { flock -n -E 75 .meltano/cron/nightly_100_.lock"
+        r" /opt/meltano/bin/meltano schedule run 'nightly 100\%';"
+        r" /opt/meltano/bin/python -m orchestrate.cron_tick 'nightly 100\%' $?"
+        " --interval 86400; } >> .meltano/cron/nightly_100_.log 2>&1"
     )
     assert lines[2].startswith("*/15 * * * * ")
     assert len(lines) == 4  # the two fencing comments
@@ -144,5 +158,83 @@ def test_a_tick_during_a_run_skips(queue_url: str, database: Database) -> None:
     finally:
         holder.kill()
         holder.wait()
-    assert result.returncode == 1  # flock -n: busy, nothing started
+    assert result.returncode == 75  # flock -n -E 75: busy, nothing started
+    assert queue_counts(queue_url) == (5, 0)
+
+
+def cron_project(root: Path, alert_file: Path) -> tuple[Path, str]:
+    """A project copy whose .env sets ALERT_COMMAND (append the alert to `alert_file`), and
+    the shell command of its crontab line."""
+    project = project_copy(root)
+    (project / ".env").write_text(f"ALERT_COMMAND='cat >> {alert_file}'\n")
+    [line] = generate("--project-root", str(project))
+    return project, command_of(line)
+
+
+def test_a_failed_run_alerts_the_webhook_and_the_command(
+    queue_url: str,
+    database: Database,
+    alert_receiver: AlertReceiver,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    seed_ids(queue_url, sample_bodies(5, foreign_index=None))
+    alert_file = tmp_path / "alerts.txt"
+    project, command = cron_project(tmp_path / "project", alert_file)
+    closed_port = str(free_port())  # the job's database does not answer: the run fails
+    env = scrubbed(
+        job_env(
+            queue_url,
+            database,
+            TARGET_POSTGRES_PORT=closed_port,
+            ALERT_WEBHOOK_URL=alert_receiver.url,
+        )
+    )
+
+    result = subprocess.run(["/bin/sh", "-c", command], env=env, timeout=600, check=False)
+
+    assert result.returncode == 1  # the run's own status
+    [alert] = alert_receiver.texts
+    assert "cron run of schedule sqs-logins-every-15-minutes failed (exit 1)" in alert
+    assert f":{closed_port}/" in alert  # the loader's check names the database it could not reach
+    assert "TARGET_POSTGRES_PORT" in alert  # and the setting to fix
+    assert str(project / ".meltano/cron/sqs-logins-every-15-minutes.log") in alert
+    assert alert_file.read_text() == alert  # ALERT_COMMAND of .env got the same message
+    assert queue_counts(queue_url) == (5, 0)  # nothing acknowledged, offered back at once
+    assert not (project / ".meltano/cron/sqs-logins-every-15-minutes.ok").exists()
+
+
+def test_a_stalled_schedule_alerts_once(queue_url: str, database: Database, tmp_path: Path) -> None:
+    seed_ids(queue_url, sample_bodies(5))
+    alert_file = tmp_path / "alerts.txt"
+    project, command = cron_project(tmp_path / "project", alert_file)
+    cron_dir = project / ".meltano" / "cron"
+    cron_dir.mkdir()
+    success = cron_dir / "sqs-logins-every-15-minutes.ok"
+    success.touch()
+    lock = cron_dir / "sqs-logins-every-15-minutes.lock"
+    holder = subprocess.Popen([FLOCK, str(lock), "/bin/sleep", "120"])  # a run that hangs
+    env = scrubbed(job_env(queue_url, database))
+    try:
+        for _ in range(100):  # until the holder has the lock
+            if subprocess.run([FLOCK, "-n", str(lock), "true"], check=False).returncode:
+                break
+            time.sleep(0.05)
+
+        def tick() -> int:
+            return subprocess.run(["/bin/sh", "-c", command], env=env, timeout=60).returncode
+
+        assert tick() == 75  # busy, last success just now: not stalled (30 min allowed)
+        assert not alert_file.exists()
+        an_hour_ago = time.time() - 3600
+        os.utime(success, (an_hour_ago, an_hour_ago))
+        assert tick() == 75
+        stalled = alert_file.read_text()
+        assert tick() == 75  # the same stall is told once
+        assert alert_file.read_text() == stalled
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "cron schedule sqs-logins-every-15-minutes is stalled" in stalled
+    assert "no successful run for 60 min (threshold 30 min)" in stalled
+    assert str(lock) in stalled
     assert queue_counts(queue_url) == (5, 0)

@@ -10,19 +10,23 @@ instance (`dagster:launch`), and waits for the daemon to run it: the queue's log
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 
 from localenv.postgres import conninfo, drop_database
+from localenv.process import free_port
 from localenv.sample import sample_bodies
 from tests.conftest import REPO
 from tests.integration.jobs import (
@@ -34,7 +38,13 @@ from tests.integration.jobs import (
     queue_counts,
     seed_ids,
 )
-from tests.integration.orchestration import system_database  # noqa: F401  (fixture)
+from tests.integration.orchestration import (  # noqa: F401  (fixtures)
+    AlertReceiver,
+    alert_receiver,
+    project_copy,
+    scrubbed,
+    system_database,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -73,15 +83,45 @@ def dagster_env(
 
 def start_daemon(env: dict[str, str], log: Path, project: Path = REPO) -> subprocess.Popen[bytes]:
     """Start `meltano invoke dagster:daemon` in `project`, in its own session, logging to `log`."""
+    return start_meltano(env, log, "daemon", project)
+
+
+def start_meltano(
+    env: dict[str, str], log: Path, command: str, project: Path = REPO
+) -> subprocess.Popen[bytes]:
+    """Start `meltano invoke dagster:<command>` in its own session, logging to `log`."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [str(BIN / "meltano"), "invoke", "dagster:daemon"],
+            [str(BIN / "meltano"), "invoke", f"dagster:{command}"],
             cwd=project,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+RUNS_QUERY = (
+    "{ runsOrError { ... on Runs { results { runId jobName status startTime endTime } } } }"
+)
+
+
+def graphql(port: int, query: str, server: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
+    """The data of `query` from the web UI's GraphQL API, once the server answers."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    deadline = time.monotonic() + 300
+    while True:
+        assert server.poll() is None, log.read_text(errors="replace")[-4000:]
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return dict(json.load(response)["data"])
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+            time.sleep(2)
 
 
 def dagster_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
@@ -146,21 +186,6 @@ def test_dagster_runs_the_meltano_schedule(
     assert meltano_runs == [("dev:tap-sqs-logins-to-target-postgres", "SUCCESS")]
 
 
-def project_copy(root: Path) -> Path:
-    """A project at `root` whose meltano.yml is a copy, everything else linked to the checkout.
-
-    The installed plugins are shared through symlinks, as bin/worker shares them.
-    """
-    root.mkdir()
-    shutil.copy(REPO / "meltano.yml", root / "meltano.yml")
-    for name in ("tap-sqs-logins", "transform", "orchestrate", ".venv"):
-        (root / name).symlink_to(REPO / name)
-    for kind in ("extractors", "loaders", "utilities"):
-        (root / ".meltano").mkdir(exist_ok=True)
-        (root / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
-    return root
-
-
 def scheduled_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
     """(schedule name, status) of the runs Dagster's scheduler started."""
     dsn = conninfo(
@@ -207,6 +232,100 @@ def test_a_schedule_added_with_meltano_schedule_add_is_run_by_the_daemon(
     meltano_here("invoke", "dagster:createdb")
     assert "Schedule: every_minute [RUNNING]" in meltano_here("invoke", "dagster:schedules")
 
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(env, log, project)
+    try:
+        deadline = time.monotonic() + 420  # the next minute's tick, then the run
+        while ("every_minute", "SUCCESS") not in (runs := scheduled_runs(env)):
+            assert daemon.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert ("every_minute", "FAILURE") not in runs, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, (runs, log.read_text(errors="replace")[-4000:])
+            time.sleep(2)
+    finally:
+        stop(daemon)
+
+    assert queue_counts(queue_url)[0] == 0
+    today = datetime.now(timezone.utc).date().isoformat()
+    assert delivered(database) == expected_rows(bodies, today)
+
+
+def launch(env: dict[str, str], job: str = JOB) -> None:
+    """`meltano invoke dagster:launch <job>` by absolute path from a scrubbed environment."""
+    subprocess.run(
+        [str(BIN / "meltano"), "invoke", "dagster:launch", job],
+        cwd=REPO,
+        env=scrubbed(env),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+def test_a_failed_run_and_a_stalled_schedule_alert_the_webhook(
+    queue_url: str,
+    dagster_env: dict[str, str],
+    alert_receiver: AlertReceiver,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    seed_ids(queue_url, sample_bodies(5, foreign_index=None))
+    closed_port = str(free_port())  # the job's database does not answer: the run fails
+    env = {
+        **dagster_env,
+        "TARGET_POSTGRES_PORT": closed_port,
+        "ALERT_WEBHOOK_URL": alert_receiver.url,
+        "ALERT_STALE_AFTER_SECONDS": "20",
+    }
+    meltano(env, "invoke", "dagster:createdb")
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(scrubbed(env), log)
+    try:
+        launch(env)
+        failed = alert_receiver.wait_for("failed", timeout=600)
+        stalled = alert_receiver.wait_for("stalled", timeout=300)
+    finally:
+        stop(daemon)
+
+    assert f"job {JOB} failed" in failed
+    assert "meltano schedule run sqs-logins-every-15-minutes failed with exit code 1" in failed
+    assert f":{closed_port}/" in failed  # the loader's check names the database it could not reach
+    assert "TARGET_POSTGRES_PORT" in failed  # and the setting to fix
+    assert f"schedule {JOB} is stalled" in stalled
+    assert dagster_runs(env) == [(JOB, "FAILURE")]
+    assert sum("stalled" in text for text in alert_receiver.texts) == 1  # once per stall
+
+    # The web UI (`make ui`) shows the run, its status and its duration.
+    port = free_port()
+    ui = start_meltano(scrubbed({**env, "DAGSTER_UI_PORT": str(port)}), tmp_path / "ui.log", "ui")
+    try:
+        [run] = graphql(port, RUNS_QUERY, ui, tmp_path / "ui.log")["runsOrError"]["results"]
+    finally:
+        stop(ui)
+    assert (run["jobName"], run["status"]) == (JOB, "FAILURE")
+    assert run["endTime"] > run["startTime"] > 0  # the UI's duration column
+
+
+def test_the_daemon_started_by_absolute_path_from_a_scrubbed_environment_runs_a_schedule(
+    queue_url: str, database: Database, dagster_env: dict[str, str], tmp_path: Path
+) -> None:
+    project = project_copy(tmp_path / "project")
+    meltano(dagster_env, "schedule", "remove", "sqs-logins-every-15-minutes", project=project)
+    meltano(
+        dagster_env,
+        *("schedule", "add", "every-minute", "--job", "sqs-logins-to-postgres"),
+        *("--interval", "* * * * *"),
+        project=project,
+    )
+    bodies = sample_bodies(20, foreign_index=None)
+    seed_ids(queue_url, bodies)
+    env = {
+        **scrubbed(dagster_env),
+        "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),  # the copy shares transform/
+        "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
+    }
+    meltano(env, "invoke", "dagster:createdb", project=project)  # as `make orchestrate` does
+    assert "Schedule: every_minute [RUNNING]" in meltano(
+        env, "invoke", "dagster:schedules", project=project
+    )
     log = tmp_path / "daemon.log"
     daemon = start_daemon(env, log, project)
     try:

@@ -26,7 +26,7 @@ def test_meltano_declares_every_tap_setting_and_secrets_are_sensitive() -> None:
 
 def test_the_job_chains_tap_target_and_transform() -> None:
     job = next(j for j in PROJECT["jobs"] if j["name"] == "sqs-logins-to-postgres")
-    assert job["tasks"] == ["tap-sqs-logins target-postgres dbt-postgres:run"]
+    assert job["tasks"] == ["tap-sqs-logins target-postgres dbt-postgres:build"]
     assert any(s["job"] == job["name"] for s in PROJECT["schedules"])
 
 
