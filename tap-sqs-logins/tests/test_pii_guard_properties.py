@@ -111,7 +111,6 @@ def test_an_accepted_config_never_emits_a_sentinel(maps: dict[str, Any]) -> None
         "stream_maps": maps,
         "allow_raw_pii": False,
         "mask_key": "unit-test-key-0123456789",
-        "mask_key_version": "v1",
         "seal_public_key": PUBLIC_KEY,
     }
     try:
