@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 MASK, SEAL = "mask", "seal"
 PROTECTING = (MASK, SEAL)
 # The functions and names the SDK adds to every expression (CustomStreamMap.functions, _eval).
-SDK_FUNCTIONS = frozenset({*simpleeval.DEFAULT_FUNCTIONS, "md5", "sha256", "bool", "datetime", "json"})
+SDK_FUNCTIONS = frozenset(
+    {*simpleeval.DEFAULT_FUNCTIONS, "md5", "sha256", "bool", "datetime", "json"}
+)
 SDK_NAMES = frozenset({"config", "__stream_name__", "__original_stream_name__", "fake"})
 BINDING = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.NamedExpr, ast.Lambda)
 

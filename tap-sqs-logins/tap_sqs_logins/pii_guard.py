@@ -172,7 +172,7 @@ def _properties(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def _expressions(maps: list[tuple[str, Any]]) -> list[tuple[str, str, str | None]]:
     """Each expression the SDK evaluates over the record: (where, text, what self is)."""
-    found = []
+    found: list[tuple[str, str, str | None]] = []
     for name, spec in maps:
         if not isinstance(spec, dict):
             continue

@@ -85,7 +85,9 @@ def test_fields_are_separate_domains(value: str, field: str) -> None:
 def test_other_fields_and_non_addresses_are_hashed_as_they_are(value: str, field: str) -> None:
     if field == "ip" and _is_address(value):
         return
-    message = b"\0".join([b"tap-sqs-logins mask m2", field.encode(), value.encode("utf-8", "surrogatepass")])
+    message = b"\0".join(
+        [b"tap-sqs-logins mask m2", field.encode(), value.encode("utf-8", "surrogatepass")]
+    )
     digest = hmac.new(KEY.encode(), message, hashlib.sha256).hexdigest()
     assert MASK(field, value) == f"m2:{key_id(KEY)}:{digest}"
 
@@ -142,7 +144,7 @@ def test_a_rotated_key_changes_the_key_id_and_every_mask() -> None:
 def test_the_key_version_is_bound_to_its_key() -> None:
     assert Pseudonymizer(KEY, key_id(KEY))("ip", "1.2.3.4") == MASK("ip", "1.2.3.4")
     for label, key in [("v2", KEY), (key_id(KEY), KEY + "-rotated")]:
-        with pytest.raises(ValueError, match="mask_key_version is .* but mask_key has the id"):
+        with pytest.raises(ValueError, match=r"mask_key_version is .* but mask_key has the id"):
             Pseudonymizer(key, label)
 
 

@@ -112,7 +112,7 @@ UNSEAL = Path(sys.executable).parent / "tap-sqs-logins-unseal"
 def unseal_command(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     """Run the documented command from a scrubbed environment."""
     env = {"HOME": os.environ.get("HOME", "/"), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-    return subprocess.run(  # noqa: S603 - the package's own entry point
+    return subprocess.run(
         [str(UNSEAL), *args], input=stdin, capture_output=True, env=env, check=False, timeout=60
     )
 
@@ -146,7 +146,11 @@ def test_unseal_reports_each_bad_value_and_opens_the_rest(
     assert out[:8] == ["10.1.2.3", "", "", "", "", "593-47-5928", "", ""]
     errors = result.stderr.decode()
     assert [line.split(":")[0] for line in errors.splitlines()[:-1]] == [
-        "line 2", "line 3", "line 4", "line 7", "line 8"
+        "line 2",
+        "line 3",
+        "line 4",
+        "line 7",
+        "line 8",
     ]
     assert "5 of the values did not open" in errors.splitlines()[-1]
     assert "Traceback" not in errors and "10.9.8.7" not in errors and "10.5.5.5" not in errors
