@@ -89,7 +89,7 @@ def _kept_problems(name: str, spec: dict[str, Any], fields: tuple[str, ...]) -> 
         for field in fields
         if not _passes(spec, field)
     ]
-    if FILTER in spec:
+    if spec.get(FILTER) is not None:  # the SDK reads a null filter as none
         problems.insert(0, f"stream_maps.{name}.{FILTER} drops rows of messages: {_LOST}")
     return problems
 

@@ -46,6 +46,7 @@ def settings(maps: Any, **extra: Any) -> dict[str, Any]:
         {"logins": {**SAFE, "user_id": "self.lower() if self else None"}},
         {"logins": SAFE, "LOGINS": {}, "other*": {}},  # neither matches 'logins'
         {"__else__": None, "logins": SAFE},
+        {"logins": {**SAFE, "__filter__": None, "__key_properties__": ["message_id"]}},
         {
             "logins": SAFE,
             "by_user": {"__source__": "log*", "__else__": None, "message_id": "message_id"},
