@@ -174,3 +174,21 @@ def test_discovery_and_about_need_no_key_or_queue() -> None:
 
     tap = TapSqsLogins(config={"stream_maps": {"*": {}}}, setup_mapper=False)
     assert [s.tap_stream_id for s in tap.catalog.streams] == ["logins"]
+
+
+def test_a_filtered_derived_stream_leaves_every_message_a_logins_row(
+    sqs: Any, queue_url: str, config: dict
+) -> None:
+    """Filtering happens beside logins, never in it: each message keeps its row and outcome."""
+    ios = {**LOGIN, "device_type": "ios"}
+    send(sqs, queue_url, json.dumps(LOGIN), json.dumps(ios), "not json", json.dumps(ios))
+    derived = {"__source__": "logins", "__else__": None, "message_id": "message_id"}
+    config["stream_maps"] = {
+        **MASKING_MAPS,
+        "ios_logins": {**derived, "__filter__": "device_type == 'ios'"},
+    }
+    messages = run_tap(config)
+    rows = records(messages)
+    assert len(rows) == 4 and len({row["message_id"] for row in rows}) == 4
+    assert sum(bool(row["rejection_reason"]) for row in rows) == 1
+    assert len(records(messages, "ios_logins")) == 2
