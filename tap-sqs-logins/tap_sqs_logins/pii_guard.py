@@ -148,21 +148,25 @@ def check_pii_is_masked(config: Mapping[str, Any], logger: logging.Logger) -> No
     maps = list(maps_reading_logins(stream_maps))
     fields = list(login_schema(config)["properties"])
     _check_calls(config, maps, fields)
-    if lost := outcome_problems(config):
+    lost = outcome_problems(config)
+    leaks = [] if config["allow_raw_pii"] else _leaks_of(config, maps, fields)
+    if not lost and not leaks and not config["allow_raw_pii"]:
+        leaks = canary_leaks(build_mapper(config, logger).stream_maps[STREAM], config)
+    if leaks:
+        msg = "Raw personal data would leave the tap"
+        raise ConfigValidationError(msg, errors=[*leaks, *lost, FIX])
+    if lost:
         msg = "stream_maps would leave received messages without an outcome"
         raise ConfigValidationError(msg, errors=lost)
-    if config["allow_raw_pii"]:
-        return
+
+
+def _leaks_of(
+    config: Mapping[str, Any], maps: list[tuple[str, Any]], fields: list[str]
+) -> list[str]:
     problems = [problem for name, spec in maps for problem in _leaks(name, spec, fields)]
     if not any(not is_derived(spec) for _, spec in maps):
         problems.append(f"stream_maps has no map for '{STREAM}'")
-    if not problems:
-        mapper = build_mapper(config, logger)
-        problems = canary_leaks(mapper.stream_maps[STREAM], config)
-    if problems:
-        raise ConfigValidationError(
-            "Raw personal data would leave the tap", errors=[*problems, FIX]
-        )
+    return problems
 
 
 def _properties(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -247,7 +247,7 @@ def test_mask_takes_one_field_and_seal_one_value(expression: str) -> None:
 )
 def test_maps_that_would_lose_a_message_are_refused_in_any_mode(maps: Any, problem: str) -> None:
     for extra in ({}, {"allow_raw_pii": True}, {"acknowledgement": "loader"}):
-        with pytest.raises(ConfigValidationError, match="without an outcome") as error:
+        with pytest.raises(ConfigValidationError) as error:
             check_pii_is_masked(settings(maps, **extra), LOGGER)
         assert any(problem in line for line in error.value.errors), error.value.errors
 
