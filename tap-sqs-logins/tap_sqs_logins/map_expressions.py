@@ -4,8 +4,8 @@ The SDK (``singer_sdk.mapper``, ``CustomStreamMap._eval``) evaluates a property 
 and a ``__filter__`` with simpleeval, over these names: every field of the record, the
 record itself as ``record`` and ``_``, ``self`` (the field named like the property),
 ``config`` (``stream_map_config``), ``__stream_name__``, ``__original_stream_name__`` and
-``fake`` (Faker); and these functions: simpleeval's defaults, ``md5``, ``sha256``,
-``bool``, ``datetime``, ``json``, and the tap's ``mask`` and ``seal``.
+``fake`` (Faker); and these functions: simpleeval's (``int``, ``str``, ``list``, …),
+``md5``, ``sha256``, ``bool``, ``datetime``, ``json``, and the tap's ``mask`` and ``seal``.
 
 An expression passes only if every name it reads is a field that is not protected, one of
 the SDK's other names or functions, or ``self`` where ``self`` is not a protected field; a
@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 
 MASK, SEAL = "mask", "seal"
 PROTECTING = (MASK, SEAL)
-# The functions and names the SDK adds to every expression (CustomStreamMap.functions, _eval).
+# The functions of every expression: simpleeval's (EvalWithCompoundTypes adds the container
+# types) and the SDK's (CustomStreamMap.functions); and the names the SDK adds (_eval).
 SDK_FUNCTIONS = frozenset(
-    {*simpleeval.DEFAULT_FUNCTIONS, "md5", "sha256", "bool", "datetime", "json"}
+    {*simpleeval.DEFAULT_FUNCTIONS, "list", "tuple", "dict", "set"}
+    | {"md5", "sha256", "bool", "datetime", "json"}
 )
 SDK_NAMES = frozenset({"config", "__stream_name__", "__original_stream_name__", "fake"})
 BINDING = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.NamedExpr, ast.Lambda)

@@ -40,8 +40,8 @@ def settings(maps: Any, **extra: Any) -> dict[str, Any]:
         {"logins": SAFE},
         {"logins": {"ip": None, "device_id": None}},
         {"logins": {**SAFE, "__alias__": "ip"}},  # an option here: names the stream "ip"
-        {"logins": {**SAFE, "ip_prefix": "mask(ip)[:12]"}},
-        {"logins": {**SAFE, "user": "user_id.upper() + f'-{locale}' + json.dumps(config)"}},
+        {"logins": {**SAFE, "ip_prefix": "(mask(ip) or '')[:12]"}},
+        {"logins": {**SAFE, "user": "(user_id or '').upper() + f'-{locale}' + json.dumps(config)"}},
         {"logins": {**SAFE, "day": "datetime.date.fromisoformat(sent_date).isoformat()"}},
         {"logins": {**SAFE, "user_id": "self.lower() if self else None"}},
         {"logins": SAFE, "LOGINS": {}, "other*": {}},  # neither matches 'logins'
@@ -199,7 +199,7 @@ def test_the_canary_finds_any_trace_of_a_sentinel(expression: str) -> None:
 
 def test_the_canary_passes_masked_and_sealed_output() -> None:
     maps = {
-        "logins": {**SAFE, "prefix": "mask(ip)[:20]"},
+        "logins": {**SAFE, "prefix": "(mask(ip) or '')[:20]"},
         "sealed": {
             "__source__": "logins",
             "__else__": None,
@@ -213,7 +213,22 @@ def test_the_canary_passes_masked_and_sealed_output() -> None:
 
 def test_a_map_that_fails_on_a_login_is_refused() -> None:
     mapper = build_mapper(settings({"logins": {**SAFE, "n": "int(user_id)"}}), LOGGER)
-    assert "fail on a sample login (ValueError)" in canary_leaks(mapper.stream_maps["logins"])[0]
+    problem = canary_leaks(mapper.stream_maps["logins"])[0]
+    assert "fail on a sample login or quarantined message (ValueError)" in problem
+
+
+def test_a_map_that_fails_on_a_quarantined_message_is_refused() -> None:
+    """A quarantined message has no login fields: mask(ip) is null there, and so on."""
+    derived = {"__source__": "logins", "__else__": None, "message_id": "message_id"}
+    maps = {"logins": SAFE, "d": {**derived, "short": "mask(ip)[:10]"}}
+    with pytest.raises(ConfigValidationError) as error:
+        check_pii_is_masked(settings(maps), LOGGER)
+    assert (
+        "stream_maps for 'd' fail on a sample login or quarantined message (TypeError)"
+        in (error.value.errors[0])
+    )
+    maps["d"]["short"] = "(mask(ip) or '')[:10]"
+    check_pii_is_masked(settings(maps), LOGGER)
 
 
 @pytest.mark.parametrize(
@@ -287,3 +302,10 @@ def test_an_sdk_refusal_names_stream_maps() -> None:
     with pytest.raises(ConfigValidationError) as error:
         build_mapper(settings({"logins": {**SAFE, "__else__": "keep"}}), LOGGER)
     assert error.value.errors[0].startswith("stream_maps: ")
+
+
+def test_the_allow_list_knows_exactly_the_sdk_s_functions() -> None:
+    from tap_sqs_logins.map_expressions import SDK_FUNCTIONS
+
+    stream_map = build_mapper(settings({"logins": SAFE}), LOGGER).stream_maps["logins"][0]
+    assert set(stream_map.expr_evaluator.functions) - {"seal"} == SDK_FUNCTIONS  # type: ignore[attr-defined]

@@ -78,7 +78,7 @@ RAW_READS = [
 SAFE_READS = [
     "mask({f})",
     "seal({f})",
-    "mask({f})[:10]",
+    "(mask({f}) or '')[:10]",
     "mask({f}) != mask(user_id)",
     "user_id",
     "message_id",
