@@ -149,7 +149,7 @@ def check_pii_is_masked(config: Mapping[str, Any], logger: logging.Logger) -> No
     fields = list(login_schema(config)["properties"])
     _check_calls(config, maps, fields)
     lost = outcome_problems(config)
-    leaks = [] if config["allow_raw_pii"] else _leaks_of(config, maps, fields)
+    leaks = [] if config["allow_raw_pii"] else _leaks_of(maps, fields)
     if not lost and not leaks and not config["allow_raw_pii"]:
         leaks = canary_leaks(build_mapper(config, logger).stream_maps[STREAM], config)
     if leaks:
@@ -160,9 +160,8 @@ def check_pii_is_masked(config: Mapping[str, Any], logger: logging.Logger) -> No
         raise ConfigValidationError(msg, errors=lost)
 
 
-def _leaks_of(
-    config: Mapping[str, Any], maps: list[tuple[str, Any]], fields: list[str]
-) -> list[str]:
+def _leaks_of(maps: list[tuple[str, Any]], fields: list[str]) -> list[str]:
+    """What the maps read or keep of raw PII, by their configuration alone."""
     problems = [problem for name, spec in maps for problem in _leaks(name, spec, fields)]
     if not any(not is_derived(spec) for _, spec in maps):
         problems.append(f"stream_maps has no map for '{STREAM}'")
