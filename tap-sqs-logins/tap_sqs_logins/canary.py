@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tap_sqs_logins.client import Message
 from tap_sqs_logins.fields import Options
+from tap_sqs_logins.messages import LOGIN_FIELDS
 from tap_sqs_logins.streams import login_record
 
 if TYPE_CHECKING:
@@ -88,17 +89,23 @@ def traces(sentinel: str) -> set[str]:
 def canary_leaks(
     stream_maps: Iterable[StreamMap], config: Mapping[str, Any] | None = None
 ) -> list[str]:
-    """Run each map over the canary; return one problem per stream that leaks a sentinel."""
+    """Run each map over the canary; return one problem per stream that leaks a sentinel.
+
+    Each map also runs over a quarantined message (no login fields, a rejection reason):
+    a map that fails on one would stop every run until the message expires.
+    """
     record = canary_record(config)
+    quarantined = {**record, **dict.fromkeys(LOGIN_FIELDS), "rejection_reason": "canary"}
     needles = traces(record["ip"]) | traces(record["device_id"])
     problems = []
     for stream_map in stream_maps:
         try:
             output = stream_map.transform(dict(record))
-        except Exception as error:  # an expression that fails on a login would stop the run
+            stream_map.transform(dict(quarantined))
+        except Exception as error:  # an expression that fails on a message stops the run
             problems.append(
-                f"stream_maps for '{stream_map.stream_alias}' fail on a sample login "
-                f"({type(error).__name__})"
+                f"stream_maps for '{stream_map.stream_alias}' fail on a sample login or "
+                f"quarantined message ({type(error).__name__}); mind null fields"
             )
             continue
         text = json.dumps(output, default=str, ensure_ascii=False).lower()

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import os
 import sys
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -57,36 +58,89 @@ class Sealer:
         return ":".join([VERSION, *(base64.b64encode(part).decode() for part in parts)])
 
 
-def unseal(private_key_pem: bytes, sealed: str) -> str:
+def load_private_key(private_key_pem: bytes) -> rsa.RSAPrivateKey:
+    """Load the private key that opens sealed values.
+
+    Raises:
+        ValueError: If it is not an unencrypted PEM RSA private key (never quoting it).
+    """
+    try:
+        key = serialization.load_pem_private_key(private_key_pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        msg = "not an unencrypted PEM RSA private key"
+        raise ValueError(msg)
+    return key
+
+
+def unseal(private_key: bytes | rsa.RSAPrivateKey, sealed: str) -> str:
     """Recover the original of one sealed value (either format) with the private key.
 
     Raises:
-        ValueError: If the key is not an RSA private key or the value is malformed.
+        ValueError: If the key is not an RSA private key, or the value does not open with
+            it; the reason never quotes the key or an original.
     """
-    key = serialization.load_pem_private_key(private_key_pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        msg = "the private key is not an RSA key"
-        raise ValueError(msg)
+    if isinstance(private_key, bytes):
+        private_key = load_private_key(private_key)
     version, *parts = sealed.split(":")
-    if not parts:  # the first format: the value itself, RSA-OAEP
-        return key.decrypt(base64.b64decode(sealed), OAEP).decode()
-    if version != VERSION or len(parts) != 3:
+    if parts and (version != VERSION or len(parts) != 3):
         msg = f"not a sealed value: expected {VERSION}:<key>:<nonce>:<ciphertext>"
         raise ValueError(msg)
-    wrapped, nonce, ciphertext = (base64.b64decode(part) for part in parts)
+    wrapped, *encrypted = (_base64(part) for part in parts or [sealed])
     try:
-        return AESGCM(key.decrypt(wrapped, OAEP)).decrypt(nonce, ciphertext, AAD).decode()
-    except InvalidTag:
+        data = private_key.decrypt(wrapped, OAEP)
+        if encrypted:  # the first format is the value itself, RSA-OAEP
+            data = AESGCM(data).decrypt(encrypted[0], encrypted[1], AAD)
+    except (ValueError, InvalidTag):
         msg = "the sealed value does not open with this key (altered, or another key's)"
+        raise ValueError(msg) from None
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        msg = "the sealed value opens, but not to UTF-8 text"
+        raise ValueError(msg) from None
+
+
+def _base64(part: str) -> bytes:
+    try:
+        return base64.b64decode(part, validate=True)
+    except binascii.Error:
+        msg = "not a sealed value: a part is not base64"
         raise ValueError(msg) from None
 
 
 def main() -> None:
-    """Print the original of each sealed value given as argument or on standard input."""
+    """Print the original of each sealed value given as argument or on standard input.
+
+    Output line N belongs to input value N: a value that does not open prints an empty
+    line, and its number and reason (never a key or an original) go to standard error; the
+    exit status is then 1. A blank input line prints a blank line.
+    """
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--private-key", type=Path, required=True, help="PEM file, unencrypted")
     parser.add_argument("values", nargs="*", help="sealed values; default: one per input line")
     args = parser.parse_args()
-    pem = args.private_key.read_bytes()
-    for sealed in args.values or (line.strip() for line in sys.stdin if line.strip()):
-        print(unseal(pem, sealed))
+    try:
+        key = load_private_key(args.private_key.read_bytes())
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else error
+        parser.exit(2, f"{parser.prog}: --private-key {args.private_key}: {reason}\n")
+    where = "argument" if args.values else "line"
+    values = args.values or sys.stdin.buffer
+    failed = sum(not _print_opened(key, value, f"{where} {n}") for n, value in enumerate(values, 1))
+    if failed:
+        parser.exit(1, f"{parser.prog}: {failed} of the values did not open\n")
+
+
+def _print_opened(key: rsa.RSAPrivateKey, value: str | bytes, where: str) -> bool:
+    """Print one value's original (or an empty line); return whether it opened."""
+    try:
+        text = value if isinstance(value, str) else value.decode()
+        print(unseal(key, text.strip()) if text.strip() else "", flush=True)
+    except ValueError as error:
+        reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else error
+        print(flush=True)
+        print(f"{where}: {reason}", file=sys.stderr, flush=True)
+        return False
+    return True

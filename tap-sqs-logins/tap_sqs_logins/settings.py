@@ -8,7 +8,7 @@ from tap_sqs_logins.acknowledgement import AFTER_STATE, MODES
 from tap_sqs_logins.client import FIFO_IN_FLIGHT_LIMIT, IN_FLIGHT_LIMIT
 from tap_sqs_logins.in_flight import default_max_in_flight
 from tap_sqs_logins.journal import JOURNAL_DIR
-from tap_sqs_logins.masking import KEY_VERSION_PATTERN, MIN_KEY_LENGTH
+from tap_sqs_logins.masking import MIN_KEY_LENGTH
 
 REFERENCE_QUEUE_URL = "http://localhost:4566/000000000000/login-queue"
 
@@ -119,9 +119,9 @@ SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "mask_key_version",
-        th.StringType(pattern=KEY_VERSION_PATTERN),
-        default="v1",
-        description="Label of mask_key, stored in every masked value; change it with the key.",
+        th.StringType,
+        description="The id of mask_key (8 hex digits, as in its masked values m2:<id>:…), "
+        "to pin the key: the tap refuses another key. Unset: any key, labelled by its id.",
     ),
     th.Property(
         "seal_public_key",

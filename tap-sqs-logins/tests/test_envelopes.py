@@ -44,7 +44,7 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:logins"
 LOGIN = {"user_id": "u-1", "app_version": "2.3.0", "device_type": "ios", "ip": "10.0.0.7"}
 ALL_ON = Options(include_message_attributes=True, include_fifo_fields=True, unwrap_sns=True)
 SETTINGS = {"stream_maps": MASKING_MAPS, "mask_key": "unit-test-key-0123456789"}
-SETTINGS |= {"mask_key_version": "v1", "allow_raw_pii": False}
+SETTINGS |= {"allow_raw_pii": False}
 MASKING = build_mapper(SETTINGS, logging.getLogger("test-envelopes")).stream_maps["logins"][0]
 SNS_REASON = re.compile(
     rf"SNS notification: (?:{REASON.pattern}"

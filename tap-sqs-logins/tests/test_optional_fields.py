@@ -112,7 +112,6 @@ def test_the_canary_checks_what_the_tap_lets_through(
     config: dict, monkeypatch: pytest.MonkeyPatch, filter_name: str, letting_all_through: Any
 ) -> None:
     settings = {**config, **dict.fromkeys(OPT_IN, True), "allow_raw_pii": False}
-    settings["mask_key_version"] = "v1"
     check_pii_is_masked(settings, TapSqsLogins.logger)
     monkeypatch.setattr(fields, filter_name, letting_all_through)
     with pytest.raises(ConfigValidationError) as error:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,3 +104,78 @@ def test_seal_without_a_public_key_is_refused(sqs: Any, queue_url: str, config: 
     config["stream_maps"] = {**MASKING_MAPS, "sealed_logins": SEALED_MAP}
     with pytest.raises(ConfigValidationError, match="seal_public_key is not set"):
         run_tap(config)
+
+
+UNSEAL = Path(sys.executable).parent / "tap-sqs-logins-unseal"
+
+
+def unseal_command(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    """Run the documented command from a scrubbed environment."""
+    env = {"HOME": os.environ.get("HOME", "/"), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    return subprocess.run(
+        [str(UNSEAL), *args], input=stdin, capture_output=True, env=env, check=False, timeout=60
+    )
+
+
+@pytest.fixture(scope="module")
+def private_key_file(key_pair: tuple[bytes, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "private.pem"
+    path.write_bytes(key_pair[0])
+    return path
+
+
+def test_unseal_reports_each_bad_value_and_opens_the_rest(
+    key_pair: tuple[bytes, str], private_key_file: Path
+) -> None:
+    public = key_pair[1]
+    version, wrapped, nonce, _ = (Sealer(public)("10.9.8.7") or "").split(":")
+    altered = ":".join([version, wrapped, nonce, base64.b64encode(b"x" * 24).decode()])
+    lines = [
+        Sealer(public)("10.1.2.3"),
+        "not sealed at all",
+        altered,
+        Sealer(rsa_key_pair()[1])("10.5.5.5"),  # another key's
+        "",
+        Sealer(public)("593-47-5928"),
+        "v2:a:b",
+    ]
+    stdin = "\n".join(line or "" for line in lines).encode() + b"\n\xff\xfe\n"
+    result = unseal_command("--private-key", str(private_key_file), stdin=stdin)
+    assert result.returncode == 1
+    out = result.stdout.decode().split("\n")
+    assert out[:8] == ["10.1.2.3", "", "", "", "", "593-47-5928", "", ""]
+    errors = result.stderr.decode()
+    assert [line.split(":")[0] for line in errors.splitlines()[:-1]] == [
+        "line 2",
+        "line 3",
+        "line 4",
+        "line 7",
+        "line 8",
+    ]
+    assert "5 of the values did not open" in errors.splitlines()[-1]
+    assert "Traceback" not in errors and "10.9.8.7" not in errors and "10.5.5.5" not in errors
+    assert "PRIVATE KEY" not in errors and key_pair[0].decode().splitlines()[1] not in errors
+
+
+def test_unseal_values_as_arguments_exit_zero_when_all_open(
+    key_pair: tuple[bytes, str], private_key_file: Path
+) -> None:
+    values = [Sealer(key_pair[1])(v) or "" for v in ("a", "b")]
+    result = unseal_command("--private-key", str(private_key_file), *values)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"a\nb\n", b"")
+    result = unseal_command("--private-key", str(private_key_file), values[0], "x", values[1])
+    assert result.returncode == 1 and result.stdout == b"a\n\nb\n"
+    assert result.stderr.decode().startswith("argument 2: not a sealed value")
+
+
+@pytest.mark.parametrize("content", [None, b"not a key", b"PUBLIC"])
+def test_unseal_refuses_a_bad_key_file_naming_the_option(
+    key_pair: tuple[bytes, str], tmp_path: Path, content: bytes | None
+) -> None:
+    path = tmp_path / "key.pem"
+    if content is not None:
+        path.write_bytes(key_pair[1].encode() if content == b"PUBLIC" else content)
+    result = unseal_command("--private-key", str(path), "v2:AAAA:AAAA:AAAA")
+    assert result.returncode == 2 and result.stdout == b""
+    assert f"--private-key {path}: " in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()

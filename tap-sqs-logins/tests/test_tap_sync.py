@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tap_harness import LOGIN, MASKING_MAPS, records, run_tap
+from tap_harness import LOGIN, MASK_KEY, MASKING_MAPS, records, run_tap
+from tap_sqs_logins.masking import Pseudonymizer
 
 
 def send(sqs: Any, queue_url: str, *bodies: str) -> None:
@@ -25,8 +26,9 @@ def test_valid_logins_leave_masked_with_sqs_metadata(
     assert len(out) == 2
     first = out[0]
     assert first["user_id"] == LOGIN["user_id"] and first["app_version"] == "2.3.0"
-    assert first["masked_ip"].startswith("v1.") and first["masked_ip"] == out[1]["masked_ip"]
-    assert first["masked_device_id"] != first["masked_ip"]
+    mask = Pseudonymizer(MASK_KEY)
+    assert first["masked_ip"] == out[1]["masked_ip"] == mask("ip", LOGIN["ip"])
+    assert first["masked_device_id"] == mask("device_id", LOGIN["device_id"])
     assert first["message_id"] and first["sent_at"]
     assert "ip" not in first and "device_id" not in first
     assert "receipt_handle" not in first and "queue_url" not in first  # only for a loader
@@ -122,7 +124,24 @@ def test_debug_logs_never_show_raw_pii(
     [
         ({**MASKING_MAPS, "*": {}}, "stream_maps.*.ip is not __NULL__"),
         ({**MASKING_MAPS, "raw": {"__source__": "login?"}}, "stream_maps.raw.ip is not __NULL__"),
-        ({"logins": {**MASKING_MAPS["logins"], "__leak__": "ip"}}, "logins.__leak__ reads a raw"),
+        ({"logins": {**MASKING_MAPS["logins"], "__leak__": "ip"}}, "logins.__leak__ reads ip"),
+        (
+            {"logins": {**MASKING_MAPS["logins"], "__filter__": "locale"}},
+            "stream_maps.logins.__filter__ drops rows",
+        ),
+        ({**MASKING_MAPS, "*": None}, "stream_maps.* drops the 'logins' stream"),
+        (
+            {
+                **MASKING_MAPS,
+                "bits": {
+                    "__source__": "logins",
+                    "__else__": None,
+                    "message_id": "message_id",
+                    "__filter__": "'1' in (device_id or '')",
+                },
+            },
+            "stream_maps.bits.__filter__ reads device_id outside mask() or seal()",
+        ),
     ],
 )
 def test_the_tap_refuses_leaky_maps_at_start_up(
@@ -155,3 +174,21 @@ def test_discovery_and_about_need_no_key_or_queue() -> None:
 
     tap = TapSqsLogins(config={"stream_maps": {"*": {}}}, setup_mapper=False)
     assert [s.tap_stream_id for s in tap.catalog.streams] == ["logins"]
+
+
+def test_a_filtered_derived_stream_leaves_every_message_a_logins_row(
+    sqs: Any, queue_url: str, config: dict
+) -> None:
+    """Filtering happens beside logins, never in it: each message keeps its row and outcome."""
+    ios = {**LOGIN, "device_type": "ios"}
+    send(sqs, queue_url, json.dumps(LOGIN), json.dumps(ios), "not json", json.dumps(ios))
+    derived = {"__source__": "logins", "__else__": None, "message_id": "message_id"}
+    config["stream_maps"] = {
+        **MASKING_MAPS,
+        "ios_logins": {**derived, "__filter__": "device_type == 'ios'"},
+    }
+    messages = run_tap(config)
+    rows = records(messages)
+    assert len(rows) == 4 and len({row["message_id"] for row in rows}) == 4
+    assert sum(bool(row["rejection_reason"]) for row in rows) == 1
+    assert len(records(messages, "ios_logins")) == 2

@@ -12,13 +12,14 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import psycopg
+import pytest
 
 from keys import rsa_key_pair
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tap_sqs_logins.sealing import unseal
 from tests.conftest import REPO
-from tests.integration.jobs import BIN, JOB, SEALED_MAPS, job_env, pg_dump
+from tests.integration.jobs import BIN, JOB, MASKING, SEALED_MAPS, job_env, pg_dump, queue_counts
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -118,3 +119,41 @@ def test_no_raw_pii_downstream_and_sealed_copy_opens_off_pipeline(
     }
     assert quarantined == (len(POISON) + sum("user_id" not in json.loads(b) for b in bodies),)
     assert private_key.read_text() not in json.dumps(env)
+
+
+DERIVED = {"__source__": "logins", "__else__": None, "message_id": "message_id"}
+
+
+@pytest.mark.parametrize(
+    ("maps", "problem"),
+    [
+        (  # a side door: which rows exist tells a bit of each ip
+            {
+                "logins": {**MASKING, "device_id": None},
+                "bit": {**DERIVED, "__filter__": "ip[-1] in '13579'"},
+            },
+            "stream_maps.bit.__filter__ reads ip outside mask() or seal()",
+        ),
+        (  # a message without a row would be acknowledged undelivered
+            {"logins": {**MASKING, "device_id": None, "__filter__": "locale"}},
+            "stream_maps.logins.__filter__ drops rows",
+        ),
+    ],
+)
+def test_the_job_refuses_a_side_door_before_receiving(
+    queue_url: str, database: Database, maps: dict, problem: str
+) -> None:
+    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, sample_bodies(5, seed=3))
+    env = job_env(queue_url, database, TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(maps))
+    run = subprocess.run(
+        [str(BIN / "meltano"), "run", JOB],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert problem in run.stderr, run.stderr[-6000:]
+    assert queue_counts(queue_url) == (5, 0)  # nothing received: all left for the next run

@@ -75,7 +75,7 @@ def test_job_loads_each_valid_message_once_masked(queue_url: str, database: Data
     assert not raw & {value for row in rows for value in (row[2], row[3])}
     ips = Counter(json.loads(b).get("ip") for b in bodies if "ip" in json.loads(b))
     repeated_ip = next(ip for ip, n in ips.items() if n > 1)
-    assert Counter(row[2] for row in rows)[mask(repeated_ip)] == ips[repeated_ip]
+    assert Counter(row[2] for row in rows)[mask("ip", repeated_ip)] == ips[repeated_ip]
     assert queue_depth(queue_url) == 1  # only the foreign message, left for redrive
 
     meltano_run([JOB], queue_url, database)

@@ -45,7 +45,6 @@ QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/login-queue"
 SETTINGS = {
     "stream_maps": MASKING_MAPS,
     "mask_key": "unit-test-key-0123456789",
-    "mask_key_version": "v1",
     "allow_raw_pii": False,
 }
 MASKING = build_mapper(SETTINGS, logging.getLogger("test-hostile")).stream_maps["logins"][0]
