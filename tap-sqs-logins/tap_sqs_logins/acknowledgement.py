@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from tap_sqs_logins.bulk import delete_all, hide_all
 from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
-from tap_sqs_logins.journal import Journal, earlier_run, read_confirmed, remove_older_than
+from tap_sqs_logins.journal import (
+    Journal,
+    earlier_run,
+    journals,
+    read_confirmed,
+    remove_older_than,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -72,7 +78,10 @@ class Acknowledgement:
             QueueError: If SQS refuses; the confirmed journal is kept for the next try.
             JournalError: If ``journal_dir`` cannot be used.
         """
-        self._confirm(self._state.pop(BOOKMARK, None))
+        bookmark = self._state.pop(BOOKMARK, None)
+        if bookmark is None and self.mode == AFTER_STATE:
+            self._warn_if_no_state_comes_back()
+        self._confirm(bookmark)
         retention = self._source.attributes("MessageRetentionPeriod")["MessageRetentionPeriod"]
         if removed := remove_older_than(self._directory, int(retention)):
             self._logger.info("Removed %d journals older than the queue's retention.", removed)
@@ -137,6 +146,24 @@ class Acknowledgement:
             except QueueError as error:  # they may come back early: a duplicate, not a loss
                 self._logger.warning("Could not extend the visibility of messages: %s", error)
         self._journal.close(keep=self.mode == AFTER_STATE)
+
+    def _warn_if_no_state_comes_back(self) -> None:
+        """Say so when no state came in although earlier runs left journals to confirm.
+
+        That is how a plugin entry without the ``state`` capability looks: Meltano then
+        passes no state, and every run's messages come back after ``visibility_timeout``.
+        """
+        if pending := journals(self._directory):
+            self._logger.warning(
+                "acknowledgement after_state: no state came in, but journal_dir %s holds %d "
+                "journals of earlier runs that only their state can confirm; their messages "
+                "come back after visibility_timeout and are emitted again. Under Meltano, "
+                "add `state` to the extractor's capabilities in meltano.yml (without it "
+                "Meltano passes no state); elsewhere pass the target's last STATE with "
+                "--state. A first run under a new state id sees this once.",
+                self._directory,
+                len(pending),
+            )
 
     def _confirm(self, bookmark: Any) -> None:
         """Delete the messages of the batches an earlier run's bookmark confirms.

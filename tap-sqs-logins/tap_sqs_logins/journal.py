@@ -132,13 +132,16 @@ def read_confirmed(path: Path, through: int) -> tuple[str, Iterator[str]]:
     return str(queue_url), handles()
 
 
+def journals(directory: Path) -> list[Path]:
+    """Return the journals in ``directory`` (none if it does not exist)."""
+    return sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []
+
+
 def remove_older_than(directory: Path, seconds: float) -> int:
     """Remove the journals not written for ``seconds``; return how many."""
-    if not directory.is_dir():
-        return 0
     cutoff = time.time() - seconds
     removed = 0
-    for path in directory.glob(f"*{SUFFIX}"):
+    for path in journals(directory):
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
