@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("sqs-ack")
 TARGET = Path(sys.executable).with_name("target-postgres")
-TAP_NAMESPACE = "tap_sqs_logins"  # Meltano names the extractor of the run in the environment
+# Meltano names the run's extractor in MELTANO_EXTRACTOR_NAMESPACE: the tap's own namespace, or
+# for a variant `tap-sqs-logins--NAME` (inherit_from) its own derived one, tap_sqs_logins__name.
+TAP_NAMESPACE = "tap_sqs_logins"
 PR_SET_PDEATHSIG = 1
 FEED_CHUNK = 1 << 16
 
@@ -50,7 +52,7 @@ def main() -> None:
     parser.add_argument("--tap-config", action="append", type=Path, default=[])
     known, rest = parser.parse_known_args()
     target_args = [arg for path in known.config for arg in ("--config", str(path))] + rest
-    behind_the_tap = os.environ.get("MELTANO_EXTRACTOR_NAMESPACE") == TAP_NAMESPACE
+    behind_the_tap = is_the_tap(os.environ.get("MELTANO_EXTRACTOR_NAMESPACE", ""))
     if not known.config or not (known.tap_config or behind_the_tap):
         os.execv(TARGET, [str(TARGET), *target_args])  # noqa: S606 - the same venv's target
     logging.basicConfig(
@@ -77,6 +79,11 @@ def main() -> None:
         offer_again(sys.stdin.buffer, tap_config)
         _fail(str(error))
     sys.exit(_load_and_acknowledge(target, settings, tap_config))
+
+
+def is_the_tap(namespace: str) -> bool:
+    """Whether Meltano's extractor namespace is tap-sqs-logins's or one of its variants'."""
+    return namespace == TAP_NAMESPACE or namespace.startswith(f"{TAP_NAMESPACE}__")
 
 
 def _tap_config(paths: list[Path]) -> Mapping[str, Any]:
