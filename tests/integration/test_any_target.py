@@ -96,8 +96,14 @@ class Recipe:
 
 
 def scrubbed(home: Path, **variables: str) -> dict[str, str]:
-    """A user's shell: HOME, PATH, LANG and only the given variables."""
-    return {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **variables}
+    """A user's shell: HOME, PATH, LANG, this machine's certificates and package index
+    settings (for uv and pip to reach PyPI), and only the given variables."""
+    machine = {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith(("SSL_CERT_", "PIP_", "UV_")) or name == "REQUESTS_CA_BUNDLE"
+    }
+    return {**machine, "HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **variables}
 
 
 @pytest.fixture(scope="module")
