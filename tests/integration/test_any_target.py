@@ -127,6 +127,11 @@ def recipe(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Recip
     meltano(
         env, "add", "--plugin-type", "loader", "target-csv", "--from-ref", definition, project=root
     )
+    for setting, value in (
+        ("file_naming_scheme", "{stream_name}-{timestamp}.csv"),
+        ("timestamp_format", "%Y%m%dT%H%M%S%f"),  # a file per run
+    ):
+        meltano(env, "config", "set", "target-csv", setting, value, project=root)
 
     queue_url, _ = new_queues(sqs_endpoint)
     sent = seed_ids(queue_url, sample_bodies(120))
@@ -155,8 +160,6 @@ def recipe(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Recip
     env |= exported | {
         "TAP_SQS_LOGINS_ENDPOINT_URL": sqs_endpoint,  # the local server, as the README says
         "TARGET_CSV_OUTPUT_PATH": str(out),
-        "TARGET_CSV_FILE_NAMING_SCHEME": "{stream_name}-{timestamp}.csv",
-        "TARGET_CSV_TIMESTAMP_FORMAT": "%Y%m%dT%H%M%S%f",  # a file per run
     }
     log = base / "recipe.log"
     [run_words] = runs
