@@ -69,6 +69,7 @@ class Acknowledgement:
         self._threads = config["receive_concurrency"]
         self._journal: Journal | None = None
         self._batch: list[str] = []
+        self._left: list[str] = []  # poison of the batch, for the redrive policy
         self._lock = threading.Lock()  # the heartbeat reads the batch in progress
 
     def start(self) -> None:
@@ -95,11 +96,15 @@ class Acknowledgement:
         if self.mode == AFTER_STATE:
             self._state[BOOKMARK] = {"run": self._journal.run_id, "batch": 0}
 
-    def add(self, handle: str) -> bool:
-        """Add a message about to be written to the batch; return True once the batch is full."""
+    def add(self, handle: str, *, delete: bool = True) -> bool:
+        """Add a message about to be written to the batch; return True once the batch is full.
+
+        One not to ``delete`` (poison for the queue's redrive policy) is kept hidden while the
+        run lasts, and never deleted.
+        """
         with self._lock:
-            self._batch.append(handle)
-        return len(self._batch) >= self.batch_size
+            (self._batch if delete else self._left).append(handle)
+        return len(self._batch) + len(self._left) >= self.batch_size
 
     def close_batch(self) -> bool:
         """Journal (or, on_emit, delete) the batch once its records are written.
@@ -107,22 +112,22 @@ class Acknowledgement:
         Returns:
             True if the bookmark moved on: write a STATE message now.
         """
-        if not self._batch:
+        if not (self._batch or self._left):
             return False
         if self._journal is None:
             delete_all(self._source, self._batch, self._threads)
         else:
-            batch = self._journal.append(self._batch)
+            batch = self._journal.append(self._batch, self._left)
             if self.mode == AFTER_STATE:
                 self._state[BOOKMARK] = {"run": self._journal.run_id, "batch": batch}
         with self._lock:
-            self._batch = []
+            self._batch, self._left = [], []
         return self.mode == AFTER_STATE
 
     def unacknowledged(self) -> Iterator[str]:
         """Yield the handles of the messages written (or being written) and not acknowledged."""
         with self._lock:
-            in_progress = list(self._batch)
+            in_progress = [*self._batch, *self._left]
         yield from in_progress
         if self._journal:
             yield from self._journal.handles()

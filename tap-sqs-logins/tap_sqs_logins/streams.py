@@ -159,9 +159,8 @@ class LoginsStream(Stream):
                 for message in messages:
                     record = self._record(message, dead_letters)
                     # Poison without a dead-letter copy stays for the queue's redrive policy.
-                    full = not left_for_redrive(record) and acknowledgement.add(
-                        message.receipt_handle
-                    )
+                    delete = not left_for_redrive(record)
+                    full = acknowledgement.add(message.receipt_handle, delete=delete)
                     yield record  # written once resumed
                     if full:
                         self._close_batch(acknowledgement)
