@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("sqs-ack")
 TARGET = Path(sys.executable).with_name("target-postgres")
-TAP_NAMESPACE = "tap_sqs_logins"  # Meltano names the extractor of the run in the environment
+# Meltano names the run's extractor in MELTANO_EXTRACTOR_NAMESPACE: the tap's own namespace, or
+# for a variant `tap-sqs-logins--NAME` (inherit_from) its own derived one, tap_sqs_logins__name.
+TAP_NAMESPACE = "tap_sqs_logins"
 PR_SET_PDEATHSIG = 1
 
 
@@ -52,7 +54,7 @@ def main() -> None:
     parser.add_argument("--tap-config", action="append", type=Path, default=[])
     known, rest = parser.parse_known_args()
     target_args = [arg for path in known.config for arg in ("--config", str(path))] + rest
-    behind_the_tap = os.environ.get("MELTANO_EXTRACTOR_NAMESPACE") == TAP_NAMESPACE
+    behind_the_tap = is_the_tap(os.environ.get("MELTANO_EXTRACTOR_NAMESPACE", ""))
     if not known.config or not (known.tap_config or behind_the_tap):
         os.execv(TARGET, [str(TARGET), *target_args])  # noqa: S606 - the same venv's target
     _setup_logging()
@@ -96,6 +98,11 @@ def _log_uncaught(
     kind: type[BaseException], error: BaseException, traceback: TracebackType | None
 ) -> None:
     logger.error("stopped by %s: %s", kind.__name__, error, exc_info=(kind, error, traceback))
+
+
+def is_the_tap(namespace: str) -> bool:
+    """Whether Meltano's extractor namespace is tap-sqs-logins's or one of its variants'."""
+    return namespace == TAP_NAMESPACE or namespace.startswith(f"{TAP_NAMESPACE}__")
 
 
 def _tap_config(paths: list[Path]) -> Mapping[str, Any]:

@@ -86,7 +86,8 @@ def check_acknowledgement(config: Mapping[str, Any]) -> None:
         msg = (
             f"tap-sqs-logins acknowledgement is {config.get('acknowledgement')!r}, but sqs-ack "
             "deletes, once Postgres has committed: check tap-sqs-logins acknowledgement "
-            f"(TAP_SQS_LOGINS_ACKNOWLEDGEMENT), it must be {LOADER!r}"
+            f"(TAP_SQS_LOGINS_ACKNOWLEDGEMENT), it must be {LOADER!r}, as the job's extractor "
+            "tap-sqs-logins--postgres sets it in meltano.yml"
         )
         raise PreflightError(msg)
 

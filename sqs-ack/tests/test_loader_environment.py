@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqs_ack.loader import _nest_object_settings
+from sqs_ack.loader import _nest_object_settings, is_the_tap
 
 from tap_sqs_logins.tap import TapSqsLogins
 
@@ -51,3 +52,18 @@ def test_any_nested_object_round_trips(value: dict) -> None:
     environ = {"TAP_SQS_LOGINS_STREAM_MAP_CONFIG": json.dumps(flatten(value))}
     _nest_object_settings(environ, TapSqsLogins)
     assert json.loads(environ["TAP_SQS_LOGINS_STREAM_MAP_CONFIG"]) == value
+
+
+@pytest.mark.parametrize(
+    ("namespace", "behind"),
+    [
+        ("tap_sqs_logins", True),
+        ("tap_sqs_logins__postgres", True),  # what Meltano 4.4.1 sets for the job's variant
+        ("tap_sqs_logins__eu_west", True),
+        ("tap_sqs_loginsx", False),
+        ("tap_postgres", False),
+        ("", False),
+    ],
+)
+def test_the_tap_and_its_variants_are_recognised_by_namespace(namespace: str, behind: bool) -> None:
+    assert is_the_tap(namespace) is behind

@@ -1,3 +1,3 @@
 """Singer tap for user-login events on an AWS SQS queue."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

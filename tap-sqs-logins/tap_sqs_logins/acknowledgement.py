@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from tap_sqs_logins.bulk import delete_all, hide_all
 from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
-from tap_sqs_logins.journal import Journal, earlier_run, read_confirmed, remove_older_than
+from tap_sqs_logins.journal import (
+    Journal,
+    earlier_run,
+    journals,
+    read_confirmed,
+    remove_older_than,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -63,6 +69,7 @@ class Acknowledgement:
         self._threads = config["receive_concurrency"]
         self._journal: Journal | None = None
         self._batch: list[str] = []
+        self._left: list[str] = []  # poison of the batch, for the redrive policy
         self._lock = threading.Lock()  # the heartbeat reads the batch in progress
 
     def start(self) -> None:
@@ -72,7 +79,10 @@ class Acknowledgement:
             QueueError: If SQS refuses; the confirmed journal is kept for the next try.
             JournalError: If ``journal_dir`` cannot be used.
         """
-        self._confirm(self._state.pop(BOOKMARK, None))
+        bookmark = self._state.pop(BOOKMARK, None)
+        if bookmark is None and self.mode == AFTER_STATE:
+            self._warn_if_no_state_comes_back()
+        self._confirm(bookmark)
         retention = self._source.attributes("MessageRetentionPeriod")["MessageRetentionPeriod"]
         if removed := remove_older_than(self._directory, int(retention)):
             self._logger.info("Removed %d journals older than the queue's retention.", removed)
@@ -86,11 +96,15 @@ class Acknowledgement:
         if self.mode == AFTER_STATE:
             self._state[BOOKMARK] = {"run": self._journal.run_id, "batch": 0}
 
-    def add(self, handle: str) -> bool:
-        """Add a message about to be written to the batch; return True once the batch is full."""
+    def add(self, handle: str, *, delete: bool = True) -> bool:
+        """Add a message about to be written to the batch; return True once the batch is full.
+
+        One not to ``delete`` (poison for the queue's redrive policy) is kept hidden while the
+        run lasts, and never deleted.
+        """
         with self._lock:
-            self._batch.append(handle)
-        return len(self._batch) >= self.batch_size
+            (self._batch if delete else self._left).append(handle)
+        return len(self._batch) + len(self._left) >= self.batch_size
 
     def close_batch(self) -> bool:
         """Journal (or, on_emit, delete) the batch once its records are written.
@@ -98,22 +112,22 @@ class Acknowledgement:
         Returns:
             True if the bookmark moved on: write a STATE message now.
         """
-        if not self._batch:
+        if not (self._batch or self._left):
             return False
         if self._journal is None:
             delete_all(self._source, self._batch, self._threads)
         else:
-            batch = self._journal.append(self._batch)
+            batch = self._journal.append(self._batch, self._left)
             if self.mode == AFTER_STATE:
                 self._state[BOOKMARK] = {"run": self._journal.run_id, "batch": batch}
         with self._lock:
-            self._batch = []
+            self._batch, self._left = [], []
         return self.mode == AFTER_STATE
 
     def unacknowledged(self) -> Iterator[str]:
         """Yield the handles of the messages written (or being written) and not acknowledged."""
         with self._lock:
-            in_progress = list(self._batch)
+            in_progress = [*self._batch, *self._left]
         yield from in_progress
         if self._journal:
             yield from self._journal.handles()
@@ -137,6 +151,24 @@ class Acknowledgement:
             except QueueError as error:  # they may come back early: a duplicate, not a loss
                 self._logger.warning("Could not extend the visibility of messages: %s", error)
         self._journal.close(keep=self.mode == AFTER_STATE)
+
+    def _warn_if_no_state_comes_back(self) -> None:
+        """Say so when no state came in although earlier runs left journals to confirm.
+
+        That is how a plugin entry without the ``state`` capability looks: Meltano then
+        passes no state, and every run's messages come back after ``visibility_timeout``.
+        """
+        if pending := journals(self._directory):
+            self._logger.warning(
+                "acknowledgement after_state: no state came in, but journal_dir %s holds %d "
+                "journals of earlier runs that only their state can confirm; their messages "
+                "come back after visibility_timeout and are emitted again. Under Meltano, "
+                "add `state` to the extractor's capabilities in meltano.yml (without it "
+                "Meltano passes no state); elsewhere pass the target's last STATE with "
+                "--state. A first run under a new state id sees this once.",
+                self._directory,
+                len(pending),
+            )
 
     def _confirm(self, bookmark: Any) -> None:
         """Delete the messages of the batches an earlier run's bookmark confirms.

@@ -1,9 +1,11 @@
 """Journals: the receipt handles a run emitted, batch by batch, in a private file on disk.
 
 One file per run, ``<journal_dir>/<run id>.jsonl``: a header line naming the queue, then one
-line per batch, ``{"batch": n, "handles": [...]}``, each written before the STATE that names
-the batch. The next run deletes the batches its incoming state confirms, then removes the
-file. Reading streams line by line, so memory stays flat however long the run.
+line per batch, ``{"batch": n, "handles": [...], "left": [...]}``, each written before the
+STATE that names the batch; ``left`` are poison messages for the queue's redrive policy, kept
+hidden while the run lasts but never deleted. The next run deletes the batches its incoming
+state confirms, then removes the file. Reading streams line by line, so memory stays flat
+however long the run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
 JOURNAL_DIR = ".tap-sqs-logins/journal"
@@ -69,22 +71,25 @@ class Journal:
         self.batches = 0
         self._write({"queue_url": queue_url})
 
-    def append(self, handles: list[str]) -> int:
-        """Add the next batch's receipt handles; return its number (from 1).
+    def append(self, handles: list[str], left: Sequence[str] = ()) -> int:
+        """Add the next batch's receipt handles, and those never to delete; return its number.
 
-        They are on disk (in the operating system's hands) when this returns.
+        Batches count from 1. They are on disk (in the operating system's hands) when this
+        returns.
         """
         self.batches += 1
-        self._write({"batch": self.batches, "handles": handles})
+        self._write({"batch": self.batches, "handles": handles, "left": list(left)})
         return self.batches
 
     def handles(self) -> Iterator[str]:
-        """Yield every handle written so far, reading the file back line by line."""
+        """Yield every handle written so far, left ones too, reading the file line by line."""
         self._reader.seek(0)
         end = self._size
         self._reader.readline()  # the header
         while self._reader.tell() < end:
-            yield from json.loads(self._reader.readline())["handles"]
+            batch = json.loads(self._reader.readline())
+            yield from batch["handles"]
+            yield from batch.get("left", [])
 
     def close(self, *, keep: bool) -> None:
         """Close the file; remove it unless ``keep`` (and it holds a batch)."""
@@ -132,13 +137,16 @@ def read_confirmed(path: Path, through: int) -> tuple[str, Iterator[str]]:
     return str(queue_url), handles()
 
 
+def journals(directory: Path) -> list[Path]:
+    """Return the journals in ``directory`` (none if it does not exist)."""
+    return sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []
+
+
 def remove_older_than(directory: Path, seconds: float) -> int:
     """Remove the journals not written for ``seconds``; return how many."""
-    if not directory.is_dir():
-        return 0
     cutoff = time.time() - seconds
     removed = 0
-    for path in directory.glob(f"*{SUFFIX}"):
+    for path in journals(directory):
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()

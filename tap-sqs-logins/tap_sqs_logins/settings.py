@@ -10,14 +10,15 @@ from tap_sqs_logins.in_flight import default_max_in_flight
 from tap_sqs_logins.journal import JOURNAL_DIR
 from tap_sqs_logins.masking import MIN_KEY_LENGTH
 
-REFERENCE_QUEUE_URL = "http://localhost:4566/000000000000/login-queue"
-
+# Runs every 15 minutes (the project's schedule), plus a run of up to as long: an after_state
+# run's messages stay hidden until the next run has confirmed them.
+DEFAULT_VISIBILITY_TIMEOUT = 1800
 
 SETTINGS = th.PropertiesList(
     th.Property(
         "queue_url",
-        th.StringType,
-        default=REFERENCE_QUEUE_URL,
+        th.StringType(min_length=1),
+        required=True,
         description="URL of the SQS queue holding login messages.",
     ),
     th.Property(
@@ -68,10 +69,10 @@ SETTINGS = th.PropertiesList(
     th.Property(
         "visibility_timeout",
         th.IntegerType(minimum=30, maximum=43200),
-        default=600,
+        default=DEFAULT_VISIBILITY_TIMEOUT,
         description="Seconds a received message stays hidden. The tap extends it every "
         "third of it while it runs, and with after_state once more at the end: make it longer "
-        "than the interval between runs.",
+        "than the interval between runs plus a run (the default suits runs every 15 minutes).",
     ),
     th.Property(
         "receive_concurrency",

@@ -19,6 +19,7 @@ from singer_sdk.singerlib import StateMessage
 
 from tap_sqs_logins.acknowledgement import LOADER, ON_EMIT, Acknowledgement
 from tap_sqs_logins.client import QueueError, SqsQueue
+from tap_sqs_logins.config_test import VISIBLE, probe_record, under_meltano_config_test
 from tap_sqs_logins.dead_letters import DeadLetterQueue
 from tap_sqs_logins.envelopes import Judged, judge_body
 from tap_sqs_logins.fields import Options, login_schema
@@ -30,12 +31,17 @@ from tap_sqs_logins.receiving import ConcurrentReceiver
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
     from tap_sqs_logins.client import Message
+
+
+def left_for_redrive(record: Mapping[str, Any]) -> bool:
+    """Whether a record is poison that no dead-letter queue holds: never delete its message."""
+    return record["rejection_reason"] is not None and record["dead_letter_message_id"] is None
 
 
 def login_record(
@@ -110,6 +116,9 @@ class LoginsStream(Stream):
         try:
             url = self.config.get("dead_letter_queue_url")
             dead_letters = DeadLetterQueue(self.config, url) if url else None
+            if under_meltano_config_test():
+                yield self._probe()
+                return
             threads = self.config["receive_concurrency"]
             source = SqsQueue(self.config, self.config["queue_url"], 2 * threads)
             acknowledgement = Acknowledgement(self.config, source, self.stream_state, self.logger)
@@ -154,6 +163,17 @@ class LoginsStream(Stream):
 
         return GroupRelease(source, release, self.config["visibility_timeout"], self.logger)
 
+    def _probe(self) -> dict[str, Any]:
+        """Check that the queue answers; return the config test's probe record."""
+        source = SqsQueue(self.config, self.config["queue_url"])
+        visible = int(source.attributes(VISIBLE)[VISIBLE])
+        self.logger.info(
+            "meltano config test: the queues answer and %d messages are visible; none is "
+            "received or deleted. Emitting one probe record.",
+            visible,
+        )
+        return probe_record(self.schema["properties"], visible)
+
     def _records(
         self,
         receiver: ConcurrentReceiver,
@@ -168,12 +188,13 @@ class LoginsStream(Stream):
             # The heartbeat stops before an early stop offers the messages again.
             with closing(receiver.messages()) as messages, heartbeat:
                 for message in messages:
-                    full = acknowledgement.add(message.receipt_handle)
                     record = self._record(message, dead_letters)
+                    # Poison without a dead-letter copy stays for the queue's redrive policy.
+                    delete = not left_for_redrive(record)
+                    full = acknowledgement.add(message.receipt_handle, delete=delete)
                     yield record  # written once resumed
-                    if release:  # poison without a dead-letter copy stays for redrive
-                        deleted = not record["rejection_reason"] or record["dead_letter_message_id"]
-                        release.emitted(message.receipt_handle, deleted_on_release=bool(deleted))
+                    if release:
+                        release.emitted(message.receipt_handle, deleted_on_release=delete)
                     if full:
                         self._close_batch(acknowledgement)
                 self._close_batch(acknowledgement)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
+import click
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
@@ -16,8 +17,23 @@ from tap_sqs_logins.settings import SETTINGS
 from tap_sqs_logins.streams import LoginsStream
 
 if TYPE_CHECKING:
-    import click
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
+    from singer_sdk.plugin_base import _ConfigInput
+
+
+# The maps when stream_maps is not set: ip and device_id leave the tap only masked.
+DEFAULT_STREAM_MAPS = {
+    "logins": {
+        "masked_ip": "mask(ip)",
+        "masked_device_id": "mask(device_id)",
+        "ip": "__NULL__",
+        "device_id": "__NULL__",
+    }
+}
+NO_KEY = (
+    "mask_key is not set: the default stream maps mask ip and device_id with it; set "
+    "TAP_SQS_LOGINS_MASK_KEY (or mask_key in the config file)"
+)
 
 
 class TapSqsLogins(Tap):
@@ -44,10 +60,44 @@ class TapSqsLogins(Tap):
         """Return the tap's one stream."""
         return [LoginsStream(self)]
 
+    @classmethod
+    def invoke(  # type: ignore[override]  # the SDK narrows PluginBase.invoke too
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        state: IO[str] | None = None,
+        catalog: IO[str] | None = None,
+    ) -> None:
+        """Run as the SDK does; a refused configuration ends on one line naming the settings.
+
+        Meltano shows only the last line of a failed ``config test``: the SDK's own last
+        line, "Config validation failed", names nothing.
+
+        Raises:
+            click.exceptions.Exit: With status 1 if the configuration is refused.
+        """
+        try:
+            super().invoke(
+                about=about, about_format=about_format, config=config, state=state, catalog=catalog
+            )
+        except ConfigValidationError as error:
+            cls.logger.error("Config validation failed: %s", "; ".join(error.errors) or error)
+            raise click.exceptions.Exit(1) from None
+
     def setup_mapper(self) -> None:
-        """Refuse maps that would leak raw PII; set up maps with ``mask()`` and ``seal()``."""
-        check_pii_is_masked(self.config, self.logger)
+        """Refuse maps that would leak raw PII; set up maps with ``mask()`` and ``seal()``.
+
+        Without ``stream_maps`` the tap masks with ``DEFAULT_STREAM_MAPS``.
+        """
         config = copy.deepcopy(dict(self.config))  # the SDK edits stream_maps in place
+        if config.get("stream_maps") is None:
+            if not config.get("mask_key"):
+                msg = "mask_key is not set"
+                raise ConfigValidationError(msg, errors=[NO_KEY])
+            config["stream_maps"] = copy.deepcopy(DEFAULT_STREAM_MAPS)
+        check_pii_is_masked(config, self.logger)
         self._mapper = MaskingMapper(plugin_config=config, logger=self.logger)
         self.mapper.register_raw_streams_from_catalog(self.catalog)
 

@@ -94,6 +94,29 @@ def test_a_confirmation_reads_exactly_the_batches_it_names(
     path.unlink()
 
 
+@PROPERTY
+@given(batches=BATCHES, left=BATCHES, data=st.data())
+def test_left_handles_stay_hidden_but_are_never_confirmed(
+    tmp_path: Path, batches: list[list[str]], left: list[list[str]], data: st.DataObject
+) -> None:
+    """Poison for the redrive policy: the heartbeat reads it back, a confirmation never."""
+    journal = Journal(tmp_path, QUEUE)
+    pairs = list(zip(batches, left, strict=False))
+    for batch, poison in pairs:
+        journal.append(batch, poison)
+    assert list(journal.handles()) == [h for batch, poison in pairs for h in (*batch, *poison)]
+    journal.close(keep=True)
+    path = earlier_run(tmp_path, journal.run_id)
+    if not pairs:
+        assert path is None
+        return
+    assert path is not None
+    through = data.draw(st.integers(min_value=1, max_value=len(pairs)))
+    _, handles = read_confirmed(path, through)
+    assert list(handles) == [h for batch, _ in pairs[:through] for h in batch]
+    path.unlink()
+
+
 def test_a_line_cut_short_by_a_crash_is_never_confirmed(tmp_path: Path) -> None:
     journal = Journal(tmp_path, QUEUE)
     journal.append(["a", "b"])

@@ -1,10 +1,13 @@
-"""The tap in a fresh Meltano project, added as another user adds it, with a target from PyPI.
+"""The tap in a fresh Meltano project, added by the README's recipe, with a target from PyPI.
 
-A bare git repository of the committed tree stands for GitHub: the tap is added with
-`meltano add --from-ref` of its Hub-style definition, with
-`pip_url: git+file://…@main#subdirectory=tap-sqs-logins`. The loader is MeltanoLabs
-target-csv from PyPI, an SDK target: it emits a STATE only once it has written the records
-before it. Every run is the real `meltano run` (or `meltano invoke`) against a moto server.
+A bare git repository of the committed tree, tagged as the release step tags it
+(`git tag v<version>`), stands for GitHub: git's `insteadOf` sends the definition's
+`https://github.com/YOUR_ORG/tap-sqs-logins.git` there, and the README's `--from-ref` URL is
+the definition at that tag. The recipe's commands run as written, from a scrubbed
+environment, with only the variables it names (and the endpoint of the local server). The
+loader is MeltanoLabs target-csv from PyPI, an SDK target: it emits a STATE only once it has
+written the records before it. Every run is the real `meltano run` (or `meltano invoke`)
+against a moto server.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import shlex
 import stat
 import subprocess
 import time
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -28,7 +35,9 @@ from tests.integration.jobs import (
     KEY,
     KillPoint,
     freeze_at,
+    mask,
     meltano,
+    new_queues,
     queue_counts,
     seed_ids,
     tail,
@@ -36,18 +45,9 @@ from tests.integration.jobs import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 TARGET_CSV = "meltanolabs-target-csv==0.5.0"
 VISIBILITY = 30  # the least visibility_timeout: the runs below outlast it
-MAPS = {
-    "logins": {
-        "masked_ip": "mask(ip)",
-        "masked_device_id": "mask(device_id)",
-        "ip": "__NULL__",
-        "device_id": "__NULL__",
-    }
-}
 TARGET_DEFINITION = {
     "name": "target-csv",
     "namespace": "target_csv",
@@ -61,33 +61,170 @@ TARGET_DEFINITION = {
 }
 
 
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"$',
+    (REPO / "tap-sqs-logins" / "tap_sqs_logins" / "__init__.py").read_text(),
+    re.MULTILINE,
+)[1]  # type: ignore[index]
+TAG = f"v{VERSION}"
+GITHUB = "https://github.com/YOUR_ORG/tap-sqs-logins.git"
+RAW = f"https://raw.githubusercontent.com/YOUR_ORG/tap-sqs-logins/{TAG}/"
+RECIPE_MARK = "<!-- reuse recipe:"
+RECIPE_VARIABLES = {"TAP_SQS_LOGINS_QUEUE_URL", "TAP_SQS_LOGINS_MASK_KEY"}
+
+
+def readme_recipe() -> list[list[str]]:
+    """The commands of the README's reuse recipe, each as its words."""
+    text = (REPO / "README.md").read_text()
+    block = text[text.index(RECIPE_MARK) :]
+    block = block[block.index("```sh\n") + len("```sh\n") :]
+    block = block[: block.index("```")].replace("\\\n", " ")
+    return [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
+
+
+@dataclass
+class Recipe:
+    """The project the README's recipe made, and what its first two runs wrote."""
+
+    root: Path
+    run: list[str]  # the recipe's `meltano run`, with this test's target
+    first: list[dict[str, str]]  # the CSV rows of the first run
+    every: Counter[str]  # how often both runs wrote each message id
+    log: str  # both runs' output
+    sent: dict[str, str]
+    queue_url: str
+
+
+def scrubbed(home: Path, **variables: str) -> dict[str, str]:
+    """A user's shell: HOME, PATH, LANG, this machine's certificates and package index
+    settings (for uv and pip to reach PyPI), and only the given variables."""
+    machine = {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith(("SSL_CERT_", "PIP_", "UV_")) or name == "REQUESTS_CA_BUNDLE"
+    }
+    return {**machine, "HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **variables}
+
+
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new Meltano project with the tap from git and target-csv from PyPI, installed."""
+def recipe(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Recipe:
+    """A new Meltano project made by the README's recipe, followed literally, then run twice."""
     base = tmp_path_factory.mktemp("any-target")
     bare = base / "tap-sqs-logins.git"
     for command in (
         ["git", "init", "--quiet", "--bare", str(bare)],
         ["git", "-C", str(REPO), "push", "--quiet", str(bare), "HEAD:refs/heads/main"],
+        ["git", "-C", str(bare), "tag", TAG, "main"],  # the release step
     ):
         subprocess.run(command, check=True, capture_output=True)
-    tap = yaml.safe_load((REPO / "tap-sqs-logins" / "tap-sqs-logins.yml").read_text())
-    tap["pip_url"] = f"git+file://{bare}@main#subdirectory=tap-sqs-logins"
-    (base / "tap-sqs-logins.yml").write_text(yaml.safe_dump(tap))
-    (base / "target-csv.yml").write_text(yaml.safe_dump(TARGET_DEFINITION))
-    env = dict(os.environ)
+    git_config = base / "gitconfig"  # GitHub, for git (and so for pip): the bare repository
+    git_config.write_text(f'[url "file://{bare}"]\n\tinsteadOf = {GITHUB}\n')
+    env = scrubbed(Path(os.environ["HOME"]), GIT_CONFIG_GLOBAL=str(git_config))
     meltano(env, "init", "project", "--no-usage-stats", project=base)
     root = base / "project"
-    for kind, name in (("extractor", "tap-sqs-logins"), ("loader", "target-csv")):
-        definition = str(base / f"{name}.yml")
-        meltano(env, "add", "--plugin-type", kind, name, "--from-ref", definition, project=root)
-    for plugin, setting, value in (
-        ("tap-sqs-logins", "stream_maps", json.dumps(MAPS)),
-        ("target-csv", "file_naming_scheme", "{stream_name}-{timestamp}.csv"),
-        ("target-csv", "timestamp_format", "%Y%m%dT%H%M%S%f"),  # a file per run
+    (base / "target-csv.yml").write_text(yaml.safe_dump(TARGET_DEFINITION))
+    definition = str(base / "target-csv.yml")
+    meltano(
+        env, "add", "--plugin-type", "loader", "target-csv", "--from-ref", definition, project=root
+    )
+    for setting, value in (
+        ("file_naming_scheme", "{stream_name}-{timestamp}.csv"),
+        ("timestamp_format", "%Y%m%dT%H%M%S%f"),  # a file per run
     ):
-        meltano(env, "config", "set", plugin, setting, value, project=root)
-    return root
+        meltano(env, "config", "set", "target-csv", setting, value, project=root)
+
+    queue_url, _ = new_queues(sqs_endpoint)
+    sent = seed_ids(queue_url, sample_bodies(120))
+    values = {"TAP_SQS_LOGINS_QUEUE_URL": queue_url, "TAP_SQS_LOGINS_MASK_KEY": KEY}
+    exported, runs = {}, []
+    for words in readme_recipe():
+        if words[0] == "export":
+            name, _, _ = words[1].partition("=")
+            exported[name] = values[name]
+        elif words[:2] == ["meltano", "add"]:
+            [url] = [word for word in words if word.startswith("https://")]
+            assert url.startswith(RAW), f"the recipe must install the release tag {TAG}"
+            path = url.removeprefix(RAW)
+            local = base / "raw" / path
+            local.parent.mkdir(parents=True, exist_ok=True)
+            show = ["git", "-C", str(bare), "show", f"{TAG}:{path}"]  # the file at the tag
+            local.write_bytes(subprocess.run(show, check=True, capture_output=True).stdout)
+            arguments = [str(local) if word == url else word for word in words[1:]]
+            meltano(env, *arguments, project=root)
+        else:
+            assert words[:2] == ["meltano", "run"], words
+            runs.append([*words[:-1], "target-csv"])  # "any Singer target of the project"
+    assert set(exported) == RECIPE_VARIABLES
+    assert len(runs) == 1
+    out = base / "out"
+    env |= exported | {
+        "TAP_SQS_LOGINS_ENDPOINT_URL": sqs_endpoint,  # the local server, as the README says
+        "TARGET_CSV_OUTPUT_PATH": str(out),
+    }
+    log = base / "recipe.log"
+    [run_words] = runs
+    written = []
+    for _ in range(2):  # the first run, then the next one deletes what the target confirmed
+        with log.open("ab") as output:
+            job = subprocess.run(
+                [str(BIN / "meltano"), *run_words[1:]],
+                cwd=root,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=600,
+                check=False,
+            )
+        assert job.returncode == 0, tail(log)
+        written.append(csv_rows(out))
+    return Recipe(
+        root=root,
+        run=run_words,
+        first=written[0],
+        every=Counter(row["message_id"] for row in written[1]),
+        log=log.read_text(),
+        sent=sent,
+        queue_url=queue_url,
+    )
+
+
+def csv_rows(out: Path) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for path in sorted(out.glob("*.csv")):
+        with path.open(newline="") as file:
+            rows.extend(csv.DictReader(file))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def project(recipe: Recipe) -> Path:
+    """The recipe's project, for the runs of the tests below."""
+    return recipe.root
+
+
+def test_the_readme_recipe_masks_on_the_first_run_and_deletes_at_the_next(
+    recipe: Recipe,
+) -> None:
+    assert recipe.run == ["meltano", "run", "tap-sqs-logins", "target-csv"]
+    assert sorted(row["message_id"] for row in recipe.first) == sorted(recipe.sent)
+    logins = {message_id: json.loads(body) for message_id, body in recipe.sent.items()}
+    for row in recipe.first:
+        login = logins[row["message_id"]]
+        assert "ip" not in row and "device_id" not in row
+        if "user_id" in login:
+            assert row["masked_ip"] == (mask(login["ip"]) or "")
+            assert row["masked_device_id"] == (mask(login["device_id"]) or "")
+    assert recipe.every == Counter(list(recipe.sent))  # the second run emitted nothing again
+    quarantined = sum("user_id" not in login for login in logins.values())
+    assert queue_counts(recipe.queue_url) == (0, quarantined)  # poison: for the redrive policy
+    for raw in {
+        value
+        for login in logins.values()
+        for value in (login.get("ip"), login.get("device_id"))
+        if value
+    }:
+        assert raw not in recipe.log
+    assert "capabilities" not in recipe.log  # the state came back
 
 
 def seeded(
@@ -110,6 +247,11 @@ def seeded(
         **settings,
     }
     return seed_ids(queue_url, sample_bodies(count)), env
+
+
+def poison(sent: dict[str, str]) -> int:
+    """How many of the bodies sent are no login (the sample's foreign message)."""
+    return sum("user_id" not in json.loads(body) for body in sent.values())
 
 
 def start_run(project: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -166,9 +308,9 @@ def test_each_message_once_and_deleted_at_the_next_run(
     run(project, env, log)
 
     assert emitted(tmp_path) == Counter(list(sent))  # nothing emitted twice
-    assert queue_counts(queue_url) == (0, 0)
+    assert queue_counts(queue_url) == (0, poison(sent))  # left for the redrive policy
     assert not journal.exists()
-    assert "Deleted the 1200 messages of run" in log.read_text()
+    assert f"Deleted the {1200 - poison(sent)} messages of run" in log.read_text()
 
 
 def test_a_killed_target_loses_nothing(project: Path, queue_url: str, tmp_path: Path) -> None:
@@ -186,7 +328,7 @@ def test_a_killed_target_loses_nothing(project: Path, queue_url: str, tmp_path: 
     run(project, env, log)
 
     assert set(emitted(tmp_path)) == set(sent)  # every message, at least once
-    assert queue_counts(queue_url) == (0, 0)
+    assert sum(queue_counts(queue_url)) == poison(sent)  # left for the redrive policy
 
 
 def test_at_most_once_loses_what_a_killed_target_had_not_written(
@@ -210,7 +352,7 @@ def test_at_most_once_loses_what_a_killed_target_had_not_written(
 
     lost = set(sent) - set(emitted(tmp_path))
     assert len(lost) == 1200 - counts[-1] > 0  # deleted on emit, never written
-    assert queue_counts(queue_url) == (0, 0)
+    assert queue_counts(queue_url) == (0, poison(sent))  # left for the redrive policy
     assert "acknowledgement is on_emit" in log.read_text()
 
 
@@ -238,3 +380,91 @@ def test_a_consumer_slower_than_the_visibility_timeout_receives_each_message_onc
     assert sorted(record["message_id"] for record in records) == sorted(sent)
     assert {record["receive_count"] for record in records} == {1}
     assert queue_counts(queue_url) == (0, 400)
+
+
+def test_a_plugin_entry_without_the_state_capability_is_reported_at_start(
+    project: Path, queue_url: str, tmp_path: Path
+) -> None:
+    """Meltano passes no state to it: the second run's start names the missing capability."""
+    meltano_yml = project / "meltano.yml"
+    config = yaml.safe_load(meltano_yml.read_text())
+    tap = next(p for p in config["plugins"]["extractors"] if p["name"] == "tap-sqs-logins")
+    stateless = {
+        "name": "tap-sqs-logins--stateless",
+        "inherit_from": "tap-sqs-logins",
+        "capabilities": [c for c in tap["capabilities"] if c != "state"],
+    }
+    config["plugins"]["extractors"].append(stateless)
+    meltano_yml.write_text(yaml.safe_dump(config, sort_keys=False))
+    _, env = seeded(queue_url, tmp_path, 40)
+    log = tmp_path / "meltano.log"
+    try:
+        for _ in range(2):
+            job = subprocess.run(
+                [str(BIN / "meltano"), "run", "tap-sqs-logins--stateless", "target-csv"],
+                cwd=project,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            log.write_text(job.stdout + job.stderr)
+            assert job.returncode == 0, tail(log)
+    finally:
+        config["plugins"]["extractors"].remove(stateless)
+        meltano_yml.write_text(yaml.safe_dump(config, sort_keys=False))
+    warning = [line for line in log.read_text().splitlines() if "no state came in" in line]
+    assert warning, tail(log)
+    assert "add `state` to the extractor's capabilities" in warning[0]
+    assert "warning" in warning[0].lower()
+    assert queue_counts(queue_url) == (0, 40)  # nothing confirmed, nothing deleted
+
+
+@pytest.mark.parametrize("mode", ["after_state", "on_emit", "loader"])
+def test_config_test_passes_on_an_empty_queue_and_never_hides_or_deletes(
+    project: Path, sqs_endpoint: str, tmp_path: Path, mode: str
+) -> None:
+    empty, _ = new_queues(sqs_endpoint)
+    busy, _ = new_queues(sqs_endpoint)
+    seed_ids(busy, sample_bodies(30))
+    for queue_url, visible in ((empty, 0), (busy, 30)):
+        env = scrubbed(
+            tmp_path,
+            TAP_SQS_LOGINS_QUEUE_URL=queue_url,
+            TAP_SQS_LOGINS_MASK_KEY=KEY,
+            TAP_SQS_LOGINS_ENDPOINT_URL=sqs_endpoint,
+            TAP_SQS_LOGINS_ACKNOWLEDGEMENT=mode,
+            TAP_SQS_LOGINS_JOURNAL_DIR=str(tmp_path / "journal"),
+        )
+        output = meltano(env, "config", "test", "tap-sqs-logins", project=project)
+        assert "Plugin configuration is valid" in output
+        assert queue_counts(queue_url) == (visible, 0)  # nothing received, nothing deleted
+    assert not list((tmp_path / "journal").glob("*"))
+
+
+@pytest.mark.parametrize(
+    ("unset", "named"),
+    [("TAP_SQS_LOGINS_MASK_KEY", "mask_key"), ("TAP_SQS_LOGINS_QUEUE_URL", "queue_url")],
+)
+def test_config_test_names_the_missing_setting(
+    project: Path, queue_url: str, sqs_endpoint: str, tmp_path: Path, unset: str, named: str
+) -> None:
+    env = scrubbed(
+        tmp_path,
+        TAP_SQS_LOGINS_QUEUE_URL=queue_url,
+        TAP_SQS_LOGINS_MASK_KEY=KEY,
+        TAP_SQS_LOGINS_ENDPOINT_URL=sqs_endpoint,
+    )
+    del env[unset]
+    result = subprocess.run(
+        [str(BIN / "meltano"), "config", "test", "tap-sqs-logins"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr

@@ -183,7 +183,7 @@ def test_dagster_runs_the_meltano_schedule(
     uri = dagster_env["MELTANO_DATABASE_URI"].replace("postgresql+psycopg", "postgresql")
     with psycopg.connect(uri) as conn:
         meltano_runs = conn.execute("select job_name, state from runs").fetchall()
-    assert meltano_runs == [("dev:tap-sqs-logins-to-target-postgres", "SUCCESS")]
+    assert meltano_runs == [("dev:tap-sqs-logins--postgres-to-target-postgres", "SUCCESS")]
 
 
 def scheduled_runs(env: dict[str, str]) -> list[tuple[object, ...]]:

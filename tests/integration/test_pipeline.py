@@ -29,7 +29,7 @@ from tests.integration.jobs import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-BLOCKS = ["tap-sqs-logins", "target-postgres", "dbt-postgres:run"]
+BLOCKS = ["tap-sqs-logins--postgres", "target-postgres", "dbt-postgres:run"]
 
 
 def meltano_run(tasks: list[str], queue_url: str, database: Database) -> None:

@@ -101,7 +101,7 @@ def test_four_workers_of_one_checkout_deliver_each_message_once(
     today = datetime.now(timezone.utc).date().isoformat()
     assert delivered(database) == expected_rows(first + valid, today)
     runs = system_runs(system_database)
-    state_ids = [f"dev:tap-sqs-logins-to-target-postgres:worker-{w}" for w in worker_ids]
+    state_ids = [f"dev:tap-sqs-logins--postgres-to-target-postgres:worker-{w}" for w in worker_ids]
     assert Counter(runs) == Counter(
         [(state_ids[0], "SUCCESS")] + [(state_id, "SUCCESS") for state_id in state_ids]
     )

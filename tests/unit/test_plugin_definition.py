@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,31 @@ def test_every_setting_is_declared_with_label_kind_and_the_tap_description(about
         assert setting["description"] == prop["description"], name
     required = {name for group in DEFINITION["settings_group_validation"] for name in group}
     assert required <= set(properties)
+
+
+def test_each_setting_shows_the_taps_default_as_its_value(about: dict) -> None:
+    """As Hub definitions do: `value:` is the default Meltano shows and passes."""
+    for setting in DEFINITION["settings"]:
+        prop = about["settings"]["properties"][setting["name"]]
+        assert setting.get("value") == prop.get("default"), setting["name"]
+
+
+def test_the_definition_shows_a_usage_example_with_only_queue_url_and_mask_key() -> None:
+    usage = DEFINITION["usage"]
+    assert "queue_url" in usage and "mask_key" in usage
+    assert "stream_maps" not in usage  # the tap masks by default
+
+
+def test_pip_url_pins_the_release_tag_of_the_package_version() -> None:
+    """The tag a release creates (`git tag v<version>`, CHANGELOG) is the one users install."""
+    version = re.search(
+        r'^__version__ = "([^"]+)"$',
+        (TAP_DIR / "tap_sqs_logins" / "__init__.py").read_text(),
+        re.MULTILINE,
+    )
+    assert version
+    assert f"@v{version[1]}#subdirectory=" in DEFINITION["pip_url"]
+    assert f"## [{version[1]}]" in (TAP_DIR / "CHANGELOG.md").read_text()
 
 
 def test_meltano_yml_declares_the_same_plugin() -> None:

@@ -10,6 +10,7 @@ from tap_sqs_logins.settings import SETTINGS
 
 REPO = Path(__file__).parents[2]
 PROJECT = yaml.safe_load((REPO / "meltano.yml").read_text())
+POSTGRES_EXTRACTOR = "tap-sqs-logins--postgres"  # the job's: acknowledgement loader (sqs-ack)
 
 
 def plugin(kind: str, name: str) -> dict:
@@ -26,8 +27,51 @@ def test_meltano_declares_every_tap_setting_and_secrets_are_sensitive() -> None:
 
 def test_the_job_chains_tap_target_and_transform() -> None:
     job = next(j for j in PROJECT["jobs"] if j["name"] == "sqs-logins-to-postgres")
-    assert job["tasks"] == ["tap-sqs-logins target-postgres dbt-postgres:build"]
+    [task] = job["tasks"]
+    extractor, loader, transform = task.split()
+    assert (extractor, loader) == (POSTGRES_EXTRACTOR, "target-postgres")
+    assert transform == "dbt-postgres:build"  # models, then their data and unit tests
     assert any(s["job"] == job["name"] for s in PROJECT["schedules"])
+
+
+def test_loader_mode_only_for_the_postgres_job() -> None:
+    """The base extractor keeps the tap's after_state; the job's variant lets sqs-ack delete."""
+    base = plugin("extractors", "tap-sqs-logins")
+    variant = plugin("extractors", POSTGRES_EXTRACTOR)
+    assert "acknowledgement" not in base.get("config", {})
+    assert SETTINGS.to_dict()["properties"]["acknowledgement"]["default"] == "after_state"
+    assert variant["inherit_from"] == "tap-sqs-logins"
+    assert variant["config"] == {"acknowledgement": "loader"}
+
+
+def test_masking_and_local_addresses_are_not_repeated_in_meltano_yml() -> None:
+    """The tap's default maps mask; the local queue is the dev environment's, not the tap's."""
+    base = plugin("extractors", "tap-sqs-logins")
+    assert "stream_maps" not in base.get("config", {})
+    assert "default" not in SETTINGS.to_dict()["properties"]["queue_url"]
+    tap_config = {
+        environment["name"]: next(
+            (
+                p.get("config", {})
+                for p in environment["config"]["plugins"].get("extractors", [])
+                if p["name"] == "tap-sqs-logins"
+            ),
+            {},
+        )
+        for environment in PROJECT["environments"]
+    }
+    assert tap_config["dev"]["queue_url"] == "http://localhost:4566/000000000000/login-queue"
+    assert tap_config["dev"]["endpoint_url"] == "http://localhost:4566"
+    assert "queue_url" not in tap_config["prod"] and "endpoint_url" not in tap_config["prod"]
+
+
+def test_the_default_visibility_timeout_outlasts_each_schedule_interval_plus_a_run() -> None:
+    default = SETTINGS.to_dict()["properties"]["visibility_timeout"]["default"]
+    for schedule in PROJECT["schedules"]:
+        minute, *rest = schedule["interval"].split()
+        assert minute.startswith("*/") and rest == ["*"] * 4, "a schedule of another form"
+        interval = int(minute.removeprefix("*/")) * 60
+        assert default >= 2 * interval, schedule["name"]  # a run may last up to an interval
 
 
 def test_no_secret_is_committed_outside_the_dev_demo_password() -> None:
