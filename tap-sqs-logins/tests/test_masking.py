@@ -150,6 +150,7 @@ def test_the_key_version_is_bound_to_its_key() -> None:
 
 def test_the_tap_refuses_a_key_version_of_another_key() -> None:
     config = {
+        "queue_url": "http://localhost:4566/000000000000/login-queue",
         "mask_key": KEY + "-rotated",
         "mask_key_version": key_id(KEY),
         "stream_maps": {"logins": {"masked_ip": "mask(ip)", "ip": None, "device_id": None}},

@@ -26,7 +26,7 @@ from tap_sqs_logins.tap import DEFAULT_STREAM_MAPS
 if TYPE_CHECKING:
     from pathlib import Path
 
-MASK = Pseudonymizer(MASK_KEY, "v1")
+MASK = Pseudonymizer(MASK_KEY)
 SQS_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xD7FF), max_size=60)
 LOGINS = st.fixed_dictionaries(
     {
@@ -90,7 +90,7 @@ def test_without_stream_maps_ip_and_device_id_leave_only_masked(
         ((r["user_id"], r["masked_ip"], r["masked_device_id"]) for r in records(out)), key=str
     )
     want = sorted(
-        ((lg["user_id"], MASK(lg["ip"]), MASK(lg["device_id"])) for lg in logins), key=str
+        ((lg["user_id"], MASK("ip", lg["ip"]), MASK("device_id", lg["device_id"])) for lg in logins), key=str
     )
     assert got == want
     assert all({"ip", "device_id"}.isdisjoint(record) for record in records(out))
