@@ -32,10 +32,9 @@ def meltano_command() -> list[str]:
     try:
         argv = (parent / "cmdline").read_bytes().decode().split("\0")[:-1]
         cwd = os.readlink(parent / "cwd")
-        path = _environ(parent).get("PATH")
     except (OSError, UnicodeDecodeError):
-        argv, cwd, path = [], "/", None
-    command = meltano_in(argv, cwd, path)
+        argv, cwd = [], "/"
+    command = meltano_in(argv, cwd)
     if command is None and (on_path := shutil.which("meltano")):
         command = [on_path]
     if command is None:
@@ -47,25 +46,20 @@ def meltano_command() -> list[str]:
     return command
 
 
-def meltano_in(argv: list[str], cwd: str, path: str | None) -> list[str] | None:
+def meltano_in(argv: list[str], cwd: str) -> list[str] | None:
     """The command that starts Meltano again, if `argv` (run in `cwd`) is Meltano's.
 
-    Meltano runs as its console script (the kernel passes the script to the interpreter of its
-    ``#!`` line: ``[python, .../bin/meltano, ...]``) or as ``python -m meltano``. The
-    interpreter is kept as given, not resolved: a virtualenv's python is a symlink.
+    Meltano runs as its console script: the kernel passes the script to the interpreter of its
+    ``#!`` line (``[.../bin/python, .../bin/meltano, ...]``, the script's path as typed, or
+    the ``.meltano/run/bin`` link to it by which ``meltano schedule run`` starts ``meltano
+    run``). The interpreter is kept as given, not resolved: a virtualenv's python is a symlink.
     """
-    if len(argv) >= 2 and os.path.basename(argv[1]) == "meltano":
-        return [os.path.join(cwd, argv[0]), os.path.join(cwd, argv[1])]
-    if len(argv) >= 3 and argv[1:3] == ["-m", "meltano"]:
-        interpreter = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=path)
-        return [os.path.join(cwd, interpreter), "-m", "meltano"] if interpreter else None
-    return None
-
-
-def _environ(process: Path) -> dict[str, str]:
-    """The environment a process started with."""
-    entries = (process / "environ").read_bytes().decode().split("\0")
-    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
+    if len(argv) < 2:
+        return None
+    interpreter, script = (os.path.join(cwd, arg) for arg in argv[:2])
+    if os.path.basename(os.path.realpath(script)) != "meltano":
+        return None
+    return [interpreter, script]
 
 
 def ask_meltano() -> subprocess.Popen[str]:
