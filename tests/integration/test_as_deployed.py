@@ -8,7 +8,7 @@ process's PATH, an activated virtualenv or make's exports. The ways:
 
 - the crontab line exactly as `make crontab` prints it, run by `/bin/sh -c` with cron's
   environment, the settings in the project's `.env` (README "Plain cron");
-- `bin/worker 1` from a plain shell (README "Scaling out");
+- `bin/worker 1` from a plain shell (README "Scaling out"), and SIGTERM to it mid-run;
 - `.venv/bin/meltano run sqs-logins-to-postgres` by absolute and by relative path (systemd
   units, `docker exec`, scripts);
 - the image's command (the Dockerfile's ENTRYPOINT + CMD, ENV and WORKDIR) as PID 1 of a new
@@ -142,6 +142,34 @@ def test_bin_worker_from_a_plain_shell(queue_url: str, database: Database, tmp_p
     assert_private(project / ".meltano" / "workers" / "1")
 
 
+def test_sigterm_to_a_single_worker_run_reaches_meltano(
+    queue_url: str, database: Database, tmp_path: Path
+) -> None:
+    project = deploy(tmp_path)
+    env = {**PLAIN, **settings(queue_url, database)}
+    bodies = seed(queue_url, 1000, seed=27)
+    worker = subprocess.Popen(
+        ["bin/worker", "7"],  # noqa: S607 - as typed in the project directory
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_until(lambda: queue_counts(queue_url)[1] > 0, worker)
+    assert Path(psutil.Process(worker.pid).cmdline()[1]).name == "meltano"  # exec'd
+
+    code, output = stop(worker, worker.pid)
+
+    assert code == 128 + signal.SIGTERM, output[-5000:]
+    visible, in_flight = queue_counts(queue_url)
+    assert in_flight == 0, "messages of the stopped run stay hidden"
+    assert visible > 0, "the run was not stopped mid-run"
+    output = run(["bin/worker", "7"], project, env)
+    assert "already running" not in output
+    assert_delivered_once(queue_url, database, bodies)
+
+
 def assert_private(directory: Path) -> None:
     """Nothing under `directory` (run files, configs with secrets, logs) is open to others."""
     paths = [directory, *(p for p in directory.rglob("*") if not p.is_symlink())]
@@ -236,9 +264,9 @@ def commands(pid: int) -> list[str]:
     return lines
 
 
-def stop(job: subprocess.Popen[str], pid_1: int) -> tuple[int, str]:
-    """`docker stop`: SIGTERM to PID 1; its exit status and output, within Docker's grace."""
-    os.kill(pid_1, signal.SIGTERM)
+def stop(job: subprocess.Popen[str], pid: int) -> tuple[int, str]:
+    """`docker stop`: SIGTERM to `pid`; the job's exit status and output, within Docker's grace."""
+    os.kill(pid, signal.SIGTERM)
     try:
         output = job.communicate(timeout=DOCKER_STOP_GRACE)[0]
     except subprocess.TimeoutExpired:
