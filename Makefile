@@ -4,15 +4,12 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STATE := .localenv
 
-# The embedded demo: LocalStack's dummy credentials, and a masking key that is NOT secret,
-# used only when neither the environment nor .env sets TAP_SQS_LOGINS_MASK_KEY.
+# The embedded demo: LocalStack's dummy credentials. The masking key: the environment's or
+# .env's; without either, run, orchestrate and worker write a new random one into .env first
+# (python -m localenv key), so that every later way of starting the job uses the same key.
 export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
-DEMO_MASK_KEY := demo-key-NOT-SECRET-for-make-run-only
-KEY_IN_DOTENV := $(shell grep -Eqs '^[[:space:]]*(export[[:space:]]+)?TAP_SQS_LOGINS_MASK_KEY=' .env && echo yes)
-ifeq ($(origin TAP_SQS_LOGINS_MASK_KEY)$(KEY_IN_DOTENV),undefined)
-run: export TAP_SQS_LOGINS_MASK_KEY := $(DEMO_MASK_KEY)
-endif
+MASK_KEY := $(BIN)/python -m localenv key
 export PATH := $(BIN):$(PATH)
 
 .PHONY: run test bench stop lint lock clean orchestrate ui crontab worker readme
@@ -36,9 +33,8 @@ TAP_SOURCES := tap-sqs-logins/pyproject.toml $(shell find tap-sqs-logins/tap_sqs
 	touch $@
 
 run: .meltano/.installed  ## Run the job on the embedded default and print a summary.
+	@$(MASK_KEY)
 	@$(BIN)/python -m localenv up
-	@if [ "$$TAP_SQS_LOGINS_MASK_KEY" = "$(DEMO_MASK_KEY)" ]; then \
-	  echo "masking: using the DEMO key (set TAP_SQS_LOGINS_MASK_KEY for real data)"; fi
 	@umask 077; mkdir -p $(STATE); since=$$($(BIN)/python -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).isoformat())'); \
 	echo "meltano: running job sqs-logins-to-postgres (log $(STATE)/meltano-run.log)"; \
 	if ! $(BIN)/meltano run sqs-logins-to-postgres > $(STATE)/meltano-run.log 2>&1; then \
@@ -54,8 +50,7 @@ bench: .meltano/.installed  ## The job vs a naive script and the bare drain, his
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 orchestrate: .meltano/.installed  ## Run every Meltano schedule on Dagster until stopped (Ctrl-C).
-	@if [ "$$TAP_SQS_LOGINS_MASK_KEY" = "$(DEMO_MASK_KEY)" ]; then \
-	  echo "masking: using the DEMO key (set TAP_SQS_LOGINS_MASK_KEY for real data)"; fi
+	@$(MASK_KEY)
 	$(BIN)/meltano invoke dagster:createdb
 	$(BIN)/meltano invoke dagster:schedules
 	exec $(BIN)/meltano invoke dagster:daemon
@@ -68,6 +63,7 @@ crontab: $(VENV)/.installed  ## Print crontab lines for every Meltano schedule (
 	@$(BIN)/python -m orchestrate.cron
 
 worker: .meltano/.installed  ## Run the job once as worker ID (make worker ID=2); see README.
+	@$(MASK_KEY)
 	bin/worker $(ID)
 
 stop:  ## Stop the services `make run` started, and nothing else.

@@ -25,7 +25,7 @@ PROGRAMS = (
     "target-postgres-sqs-ack",
     "tap-sqs-logins",
     "target-postgres",
-    "dbt_with_target.py",
+    "dbt-with-target",
     "meltano",
 )
 STEPS = {"ack", "discover", "tap", "target", "dbt", "meltano"}
@@ -40,7 +40,7 @@ def step_of(cmdline: list[str]) -> str:
     steps = {
         "target-postgres": "target",
         "target-postgres-sqs-ack": "ack",
-        "dbt_with_target.py": "dbt",
+        "dbt-with-target": "dbt",
     }
     return steps.get(program, program)
 

@@ -1,21 +1,20 @@
-"""Command line: `python -m localenv up|summary|stop`."""
+"""Command line: `python -m localenv up|summary|stop|key`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from localenv import LocalEnvError
+from localenv.mask_key import GENERATED, ensure_mask_key
 from localenv.postgres import ensure_postgres, stop_private_postgres
 from localenv.process import STATE_DIR, stop_pidfile
 from localenv.settings import Settings
 from localenv.sqs import SERVER_NAME, ensure_queue
 from localenv.summary import summarize
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def up(settings: Settings, state_dir: Path = STATE_DIR) -> None:
@@ -61,10 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     summary = commands.add_parser("summary", help="print what the last run did")
     summary.add_argument("--since", type=_timestamp, help="ISO timestamp the run started at")
     commands.add_parser("stop", help="stop the services that `up` started")
+    key = commands.add_parser("key", help="write a masking key into .env unless one is set")
+    key.add_argument("--project-root", type=Path, default=Path(), help="default: here")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
             up(Settings.resolve())
+        elif args.command == "key":
+            if ensure_mask_key(args.project_root, os.environ):
+                print(GENERATED)
         elif args.command == "summary":
             print(summarize(Settings.resolve(), args.since))
         else:

@@ -1,9 +1,12 @@
-"""Run dbt against the database target-postgres writes to, as Meltano resolves its settings.
+"""dbt against the database target-postgres writes to, as Meltano resolves its settings.
 
-Meltano hands a utility only its own settings, so this asks Meltano for target-postgres's
-(``meltano config print``, for the active environment: meltano.yml, ``meltano config set``,
-.env and the environment alike) and gives them to profiles.yml as TARGET_POSTGRES_*.
-Usage (as the dbt-postgres commands in meltano.yml): ``python dbt_with_target.py run ...``.
+The executable of the dbt-postgres utility (``dbt-with-target``, meltano.yml): every dbt
+command Meltano starts (``meltano invoke dbt-postgres debug``, ``dbt-postgres:run`` in a
+job, ...) comes here. Meltano hands a utility only its own settings, so this asks the
+Meltano that started it for target-postgres's (``meltano config print``, for the active
+environment: meltano.yml, ``meltano config set``, .env and the environment alike) and gives
+them to profiles.yml as TARGET_POSTGRES_*. That Meltano is the parent process: found from its
+command line, not from PATH, which cron, systemd or a container may not set.
 """
 
 from __future__ import annotations
@@ -13,17 +16,56 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+PROG = "dbt-with-target"
 SETTINGS = ("host", "port", "user", "password", "database", "default_target_schema")
+
+
+def meltano_command() -> list[str]:
+    """The command that starts the Meltano running this process, else ``meltano`` on PATH.
+
+    Raises:
+        SystemExit: if neither is found.
+    """
+    parent = Path(f"/proc/{os.getppid()}")
+    try:
+        argv = (parent / "cmdline").read_bytes().decode().split("\0")[:-1]
+        cwd = os.readlink(parent / "cwd")
+    except (OSError, UnicodeDecodeError):
+        argv, cwd = [], "/"
+    command = meltano_in(argv, cwd)
+    if command is None and (on_path := shutil.which("meltano")):
+        command = [on_path]
+    if command is None:
+        sys.exit(
+            f"{PROG}: cannot find Meltano: its parent process is not Meltano and `meltano` is"
+            " not on PATH. Run dbt through Meltano (`meltano invoke dbt-postgres …`, or"
+            " `meltano run … dbt-postgres:run`)."
+        )
+    return command
+
+
+def meltano_in(argv: list[str], cwd: str) -> list[str] | None:
+    """The command that starts Meltano again, if `argv` (run in `cwd`) is Meltano's.
+
+    Meltano runs as its console script: the kernel passes the script to the interpreter of its
+    ``#!`` line (``[.../bin/python, .../bin/meltano, ...]``, the script's path as typed, or
+    the ``.meltano/run/bin`` link to it by which ``meltano schedule run`` starts ``meltano
+    run``). The interpreter is kept as given, not resolved: a virtualenv's python is a symlink.
+    """
+    if len(argv) < 2:
+        return None
+    interpreter, script = (os.path.join(cwd, arg) for arg in argv[:2])
+    if os.path.basename(os.path.realpath(script)) != "meltano":
+        return None
+    return [interpreter, script]
 
 
 def ask_meltano() -> subprocess.Popen[str]:
     """Start ``meltano config print target-postgres`` for the active environment."""
-    meltano = shutil.which("meltano")
-    if meltano is None:
-        sys.exit("dbt_with_target.py: `meltano` is not on PATH; run dbt through Meltano.")
     environment = os.environ.get("MELTANO_ENVIRONMENT")
-    command = [meltano, *(["--environment", environment] if environment else [])]
+    command = [*meltano_command(), *(["--environment", environment] if environment else [])]
     return subprocess.Popen(  # noqa: S603 - Meltano itself
         [*command, "config", "--unsafe", "print", "target-postgres"],
         stdout=subprocess.PIPE,
@@ -31,6 +73,15 @@ def ask_meltano() -> subprocess.Popen[str]:
         text=True,
         cwd=os.environ.get("MELTANO_PROJECT_ROOT"),
     )
+
+
+def dbt_environment(target: dict[str, object]) -> dict[str, str]:
+    """The variables dbt runs with: target-postgres's settings for profiles.yml."""
+    return {
+        f"TARGET_POSTGRES_{name.upper()}": str(target[name])
+        for name in SETTINGS
+        if target.get(name) not in (None, "")
+    }
 
 
 def log_plainly() -> None:
@@ -46,18 +97,15 @@ def log_plainly() -> None:
 def main() -> None:
     """Export target-postgres's connection settings, then run dbt with the arguments given."""
     meltano = ask_meltano()
-    from dbt.cli.main import dbtRunner
+    from dbt.cli.main import dbtRunner  # imported while Meltano answers
 
     output, errors = meltano.communicate()
     if meltano.returncode != 0:
-        sys.exit(f"dbt_with_target.py: meltano config print target-postgres failed:\n{errors}")
-    config = json.loads(output)
-    for name in SETTINGS:
-        if config.get(name) not in (None, ""):
-            os.environ[f"TARGET_POSTGRES_{name.upper()}"] = str(config[name])
+        sys.exit(f"{PROG}: meltano config print target-postgres failed:\n{errors}")
+    os.environ.update(dbt_environment(json.loads(output)))
     log_plainly()
     result = dbtRunner().invoke(sys.argv[1:])
-    sys.exit(0 if result.success else 1)
+    sys.exit(0 if result.success else 2 if result.exception else 1)
 
 
 if __name__ == "__main__":

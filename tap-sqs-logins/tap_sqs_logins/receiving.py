@@ -88,10 +88,10 @@ class ConcurrentReceiver:
             threading.Thread(target=self._receive, name=f"receive-{n}")
             for n in range(self._threads)
         ]
-        for thread in threads:
-            thread.start()
         finished = False
-        try:
+        try:  # a stop (the SDK's SIGTERM handler raises SystemExit) may come between starts
+            for thread in threads:
+                thread.start()
             running, empty = len(threads), 0
             while running:
                 batch = self._buffer.get()
@@ -115,7 +115,8 @@ class ConcurrentReceiver:
             self._stop.set()
             self._closed.set()
             for thread in threads:
-                thread.join()
+                if thread.is_alive():  # one never started sees _stop and ends by itself
+                    thread.join()
             if not finished:
                 self._offer_again()
         if self._errors:

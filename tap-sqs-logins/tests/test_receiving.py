@@ -105,6 +105,31 @@ def test_an_early_stop_offers_every_received_message_again(read: int, threads: i
     assert sorted(queue.offered_again) == sorted(received)
 
 
+@pytest.mark.parametrize("started", [1, 2, 4])
+def test_a_stop_while_the_threads_start_stops_them_and_offers_all_again(
+    monkeypatch: pytest.MonkeyPatch, started: int
+) -> None:
+    """SIGTERM (the SDK raises SystemExit) between two thread starts: nothing is left running
+    to keep the process from exiting, and every received message is visible again at once."""
+    starts = itertools.count(1)
+
+    class StoppedWhileStarting(threading.Thread):
+        def start(self) -> None:
+            super().start()
+            if next(starts) == started:
+                raise SystemExit(0)
+
+    queue = EndlessQueue()
+    monkeypatch.setattr(threading, "Thread", StoppedWhileStarting)
+    messages = ConcurrentReceiver(queue, settings(receive_concurrency=4), LOGGER).messages()  # type: ignore[arg-type]
+    with pytest.raises(SystemExit):
+        next(messages)
+    monkeypatch.undo()
+
+    assert receiver_threads() == []
+    assert sorted(queue.offered_again) == sorted(f"h{n}" for n in range(queue.received))
+
+
 def test_receiving_goes_on_while_the_heartbeat_keeps_messages_hidden(
     sqs: Any, queue_url: str, config: dict
 ) -> None:

@@ -90,7 +90,11 @@ def test_without_stream_maps_ip_and_device_id_leave_only_masked(
         ((r["user_id"], r["masked_ip"], r["masked_device_id"]) for r in records(out)), key=str
     )
     want = sorted(
-        ((lg["user_id"], MASK("ip", lg["ip"]), MASK("device_id", lg["device_id"])) for lg in logins), key=str
+        (
+            (lg["user_id"], MASK("ip", lg["ip"]), MASK("device_id", lg["device_id"]))
+            for lg in logins
+        ),
+        key=str,
     )
     assert got == want
     assert all({"ip", "device_id"}.isdisjoint(record) for record in records(out))

@@ -80,7 +80,7 @@ def crash_in_every_step(
     kill(
         KillPoint(
             "transform",
-            "dbt_with_target.py",
+            "dbt-with-target",
             lambda: bool(
                 probe.execute(
                     "select 1 from pg_stat_activity"
