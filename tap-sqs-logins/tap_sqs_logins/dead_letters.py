@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from tap_sqs_logins.client import QueueError, SqsQueue, is_fifo, message_size
 
@@ -77,11 +78,17 @@ class DeadLetterQueue:
 
 
 def check_queue_types(queue_url: str, dead_letter_queue_url: str) -> None:
-    """Refuse a dead-letter queue of another type than the source queue, as SQS does.
+    """Refuse the source queue itself, or a queue of another type, as the dead-letter queue.
 
     Raises:
-        QueueError: Naming ``dead_letter_queue_url`` and the type it must have.
+        QueueError: Naming ``dead_letter_queue_url`` and what it must be.
     """
+    if _queue_path(queue_url) == _queue_path(dead_letter_queue_url):
+        msg = (
+            f"dead_letter_queue_url {dead_letter_queue_url} is the source queue itself: poison "
+            "copied there would come back every run; set dead_letter_queue_url to another queue"
+        )
+        raise QueueError(msg)
     source, dead_letters = is_fifo(queue_url), is_fifo(dead_letter_queue_url)
     if source != dead_letters:
         need, have = ("a FIFO queue", "a standard queue")[:: 1 if source else -1]
@@ -92,3 +99,8 @@ def check_queue_types(queue_url: str, dead_letter_queue_url: str) -> None:
             "standard one)"
         )
         raise QueueError(msg)
+
+
+def _queue_path(url: str) -> str:
+    """The account and name part of a queue URL (``/000000000000/login-queue``)."""
+    return urlsplit(url).path.rstrip("/")

@@ -194,6 +194,19 @@ def test_a_dead_letter_queue_of_the_other_type_is_refused_before_receiving(
     assert attributes["ApproximateNumberOfMessages"] == "1"  # never received
 
 
+@pytest.mark.parametrize("spelling", ["{url}", "{url}/", "http://127.0.0.1:1/{path}"])
+def test_the_source_queue_as_its_own_dead_letter_queue_is_refused_before_receiving(
+    sqs: Any, config: dict, spelling: str
+) -> None:
+    url = config["queue_url"]
+    sqs.send_message(QueueUrl=url, MessageBody="{poison")
+    dlq = spelling.format(url=url, path=url.split("/", 3)[3])
+    with pytest.raises(FatalAPIError, match="is the source queue itself"):
+        run_tap({**config, "dead_letter_queue_url": dlq})
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"  # never received
+
+
 def test_a_fifo_copy_without_a_group_says_so(sqs: Any, config: dict) -> None:
     dlq = fifo_queue(sqs, "dlq")
     queue = DeadLetterQueue({**config, "queue_url": fifo_queue(sqs, "logins")}, dlq)

@@ -212,8 +212,8 @@ def test_the_readme_recipe_masks_on_the_first_run_and_deletes_at_the_next(
         login = logins[row["message_id"]]
         assert "ip" not in row and "device_id" not in row
         if "user_id" in login:
-            assert row["masked_ip"] == (mask(login["ip"]) or "")
-            assert row["masked_device_id"] == (mask(login["device_id"]) or "")
+            assert row["masked_ip"] == (mask("ip", login["ip"]) or "")
+            assert row["masked_device_id"] == (mask("device_id", login["device_id"]) or "")
     assert recipe.every == Counter(list(recipe.sent))  # the second run emitted nothing again
     quarantined = sum("user_id" not in login for login in logins.values())
     assert queue_counts(recipe.queue_url) == (0, quarantined)  # poison: for the redrive policy

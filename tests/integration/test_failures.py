@@ -50,7 +50,7 @@ def assert_fails_naming(
     assert run_job(env, log) != 0
     lines = [line for line in log.read_text().splitlines() if "check " in line]
     assert any(setting in line for line in lines), log.read_text()[-4000:]
-    if env.get("TAP_SQS_LOGINS_ACKNOWLEDGEMENT") == "after_state":
+    if env.get("TAP_SQS_LOGINS__POSTGRES_ACKNOWLEDGEMENT") == "after_state":
         # A tap that finished first keeps what it emitted hidden for its next run to confirm.
         assert sum(queue_counts(queue_url)) == count  # nothing deleted
     else:
@@ -64,7 +64,7 @@ def assert_fails_naming(
         ("closed SQS endpoint", "endpoint_url"),
         ("missing queue", "queue_url"),
         ("missing dead-letter queue", "dead_letter_queue_url"),
-        ("the tap deleting too", "TAP_SQS_LOGINS_ACKNOWLEDGEMENT"),
+        ("the tap deleting too", "acknowledgement"),
         ("a quote in the staging schema", "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"),
     ],
 )
@@ -81,7 +81,7 @@ def test_unusable_service_fails_naming_the_setting(
             "TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL": f"{endpoint}/000000000000/no-such-dlq"
         },
         "the tap deleting too": {
-            "TAP_SQS_LOGINS_ACKNOWLEDGEMENT": "after_state",
+            "TAP_SQS_LOGINS__POSTGRES_ACKNOWLEDGEMENT": "after_state",
             "TAP_SQS_LOGINS_JOURNAL_DIR": str(tmp_path / "journal"),
         },
         "a quote in the staging schema": {"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": 'sqs"staging'},

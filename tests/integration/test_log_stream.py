@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tests.conftest import Database
 
 LEVELS = {"debug", "info", "warning", "error", "critical"}
-TAP, LOADER, DBT = "tap-sqs-logins", "target-postgres", "dbt-postgres"
+TAP, LOADER, DBT = "tap-sqs-logins--postgres", "target-postgres", "dbt-postgres"  # the job's
 DAGSTER_PYTHON = REPO / ".meltano" / "utilities" / "dagster" / "venv" / "bin" / "python"
 DAGSTER_JOB = "sqs_logins_every_15_minutes"  # of schedule sqs-logins-every-15-minutes
 DAGSTER_RUN = """
@@ -199,7 +199,7 @@ def test_the_console_format_shows_the_same_levels_as_text(
     failed = [line for line in lines if "TARGET_POSTGRES_DATABASE" in line]
     assert failed, run.stderr[-4000:]
     assert all("[error    ] target-postgres cannot connect to Postgres" in line for line in failed)
-    assert any("[warning  ] tap-sqs-logins Quarantining message" in line for line in lines)
+    assert any(f"[warning  ] {TAP} Quarantining message" in line for line in lines)
 
 
 def test_dagster_forwards_each_line_at_its_level(
