@@ -13,8 +13,8 @@ import yaml
 
 from localenv import LocalEnvError
 from localenv.process import REPO
-from tap_sqs_logins.client import local_endpoint
 from tap_sqs_logins.settings import SETTINGS
+from tap_sqs_logins.sqs.client import local_endpoint
 
 MELTANO = str(Path(sys.executable).with_name("meltano"))  # the project's own
 TAP_DEFAULTS = {

@@ -22,7 +22,7 @@ import psycopg
 
 from sqs_ack import bookkeeping
 from sqs_ack.derived import derived_streams
-from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
+from tap_sqs_logins.sqs.client import BATCH_SIZE, QueueError, SqsQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -31,7 +31,7 @@ from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.segments import FEED_POLL_SECONDS, SegmentedTarget
 from sqs_ack.target_settings import SettingError, TargetSettings
 from sqs_ack.unloaded import READ_SECONDS, Unloaded, offer_again
-from tap_sqs_logins.client import QueueError
+from tap_sqs_logins.sqs.client import QueueError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping

@@ -4,7 +4,7 @@ The loader notes the receipt handle of every record it passes to target-postgres
 it once the acknowledgement has settled its row. If the check fails, or target-postgres or
 the acknowledgement stops before the end, what is left is made visible again at once
 (ChangeMessageVisibility 0) instead of staying hidden for the visibility timeout. The tap
-offers back what it has not sent yet itself (tap_sqs_logins/receiving.py).
+offers back what it has not sent yet itself (tap_sqs_logins/sqs/receiving.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
+from tap_sqs_logins.sqs.client import BATCH_SIZE, QueueError, SqsQueue
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import typing as th
 
-from tap_sqs_logins.acknowledgement import LOADER
-from tap_sqs_logins.attributes import safe_attributes, safe_text
+from tap_sqs_logins.acknowledging.modes import LOADER
+from tap_sqs_logins.bodies.attributes import safe_attributes, safe_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from tap_sqs_logins.client import Message
-    from tap_sqs_logins.envelopes import Judged
+    from tap_sqs_logins.bodies.envelopes import Judged
+    from tap_sqs_logins.sqs.client import Message
 
 
 def _text(name: str, description: str) -> th.Property[str]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from tap_sqs_logins.acknowledgement import AFTER_STATE, MODES
-from tap_sqs_logins.client import FIFO_IN_FLIGHT_LIMIT, IN_FLIGHT_LIMIT
-from tap_sqs_logins.in_flight import default_max_in_flight
-from tap_sqs_logins.journal import JOURNAL_DIR
-from tap_sqs_logins.masking import MIN_KEY_LENGTH
+from tap_sqs_logins.acknowledging.journal import JOURNAL_DIR
+from tap_sqs_logins.acknowledging.modes import AFTER_STATE, MODES
+from tap_sqs_logins.privacy.masking import MIN_KEY_LENGTH
+from tap_sqs_logins.sqs.client import FIFO_IN_FLIGHT_LIMIT, IN_FLIGHT_LIMIT
+from tap_sqs_logins.sqs.in_flight import default_max_in_flight
 
 # Runs every 15 minutes (the project's schedule), plus a run of up to as long: an after_state
 # run's messages stay hidden until the next run has confirmed them.

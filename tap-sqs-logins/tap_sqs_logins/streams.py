@@ -17,17 +17,17 @@ from singer_sdk import Stream
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.singerlib import StateMessage
 
-from tap_sqs_logins.acknowledgement import LOADER, ON_EMIT, Acknowledgement
-from tap_sqs_logins.client import QueueError, SqsQueue
+from tap_sqs_logins.acknowledging.dead_letters import DeadLetterQueue
+from tap_sqs_logins.acknowledging.journal import JournalError
+from tap_sqs_logins.acknowledging.modes import LOADER, ON_EMIT, Acknowledgement
+from tap_sqs_logins.bodies.envelopes import Judged, judge_body
+from tap_sqs_logins.bodies.messages import LOGIN_FIELDS, Rejected
 from tap_sqs_logins.config_test import VISIBLE, probe_record, under_meltano_config_test
-from tap_sqs_logins.dead_letters import DeadLetterQueue
-from tap_sqs_logins.envelopes import Judged, judge_body
 from tap_sqs_logins.fields import Options, login_schema
-from tap_sqs_logins.heartbeat import Heartbeat
-from tap_sqs_logins.in_flight import COMMIT_REQUEST, GroupRelease, in_flight_budget
-from tap_sqs_logins.journal import JournalError
-from tap_sqs_logins.messages import LOGIN_FIELDS, Rejected
-from tap_sqs_logins.receiving import ConcurrentReceiver
+from tap_sqs_logins.sqs.client import QueueError, SqsQueue
+from tap_sqs_logins.sqs.heartbeat import Heartbeat
+from tap_sqs_logins.sqs.in_flight import COMMIT_REQUEST, GroupRelease, in_flight_budget
+from tap_sqs_logins.sqs.receiving import ConcurrentReceiver
 
 if TYPE_CHECKING:
     import logging
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
-    from tap_sqs_logins.client import Message
+    from tap_sqs_logins.sqs.client import Message
 
 
 def left_for_redrive(record: Mapping[str, Any]) -> bool:

@@ -11,8 +11,8 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_sqs_logins.config_files import make_private
-from tap_sqs_logins.masking import check_key
-from tap_sqs_logins.pii_guard import MaskingMapper, check_pii_is_masked
+from tap_sqs_logins.privacy.guard import MaskingMapper, check_pii_is_masked
+from tap_sqs_logins.privacy.masking import check_key
 from tap_sqs_logins.settings import SETTINGS
 from tap_sqs_logins.streams import LoginsStream
 

@@ -21,9 +21,9 @@ from moto.sqs.models import sqs_backends
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_harness import REGION, records, run_tap, sample_logins
-from tap_sqs_logins import acknowledgement
-from tap_sqs_logins.acknowledgement import BOOKMARK
-from tap_sqs_logins.client import SqsQueue
+from tap_sqs_logins.acknowledging import modes as acknowledgement
+from tap_sqs_logins.acknowledging.modes import BOOKMARK
+from tap_sqs_logins.sqs.client import SqsQueue
 
 BATCH = 20  # records per bookmark here: moto in process slows down with thousands queued
 

@@ -32,12 +32,12 @@ from hostile import (
     texts,
 )
 from tap_harness import MASKING_MAPS
-from tap_sqs_logins.attributes import is_safe
-from tap_sqs_logins.client import Message
-from tap_sqs_logins.envelopes import CONFIRMATIONS, judge_body
+from tap_sqs_logins.bodies.attributes import is_safe
+from tap_sqs_logins.bodies.envelopes import CONFIRMATIONS, judge_body
+from tap_sqs_logins.bodies.messages import Rejected
 from tap_sqs_logins.fields import Options
-from tap_sqs_logins.messages import Rejected
-from tap_sqs_logins.pii_guard import build_mapper
+from tap_sqs_logins.privacy.guard import build_mapper
+from tap_sqs_logins.sqs.client import Message
 from tap_sqs_logins.streams import login_record
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:logins"

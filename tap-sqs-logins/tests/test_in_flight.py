@@ -13,16 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tap_harness import LOGIN, records, run_tap
-from tap_sqs_logins import in_flight
-from tap_sqs_logins.acknowledgement import AFTER_STATE, LOADER, ON_EMIT
-from tap_sqs_logins.client import Message, OverLimitError, SqsQueue
-from tap_sqs_logins.in_flight import (
+from tap_sqs_logins.acknowledging.modes import AFTER_STATE, LOADER, ON_EMIT
+from tap_sqs_logins.sqs import in_flight
+from tap_sqs_logins.sqs.client import Message, OverLimitError, SqsQueue
+from tap_sqs_logins.sqs.in_flight import (
     COMMIT_REQUEST,
     GroupRelease,
     default_max_in_flight,
     in_flight_budget,
 )
-from tap_sqs_logins.receiving import ConcurrentReceiver
+from tap_sqs_logins.sqs.receiving import ConcurrentReceiver
 
 LOGGER = logging.getLogger("test-in-flight")
 

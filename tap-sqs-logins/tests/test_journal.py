@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tap_sqs_logins.journal import (
+from tap_sqs_logins.acknowledging.journal import (
     RUN_ID,
     Journal,
     JournalError,

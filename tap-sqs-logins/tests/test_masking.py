@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_sqs_logins.masking import Pseudonymizer, canonical_ip, key_id
+from tap_sqs_logins.privacy.masking import Pseudonymizer, canonical_ip, key_id
 from tap_sqs_logins.tap import TapSqsLogins
 
 KEY = "unit-test-key-0123456789"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tap_sqs_logins.messages import Rejected, parse_login
+from tap_sqs_logins.bodies.messages import Rejected, parse_login
 
 LOGIN = {
     "user_id": "424cdd21-063a-43a7-b91b-7ca1a833afae",

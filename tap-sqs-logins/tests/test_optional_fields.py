@@ -12,7 +12,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_harness import LOGIN, REGION, records, run_tap
 from tap_sqs_logins import fields
 from tap_sqs_logins.fields import LOGIN_SCHEMA
-from tap_sqs_logins.pii_guard import check_pii_is_masked
+from tap_sqs_logins.privacy.guard import check_pii_is_masked
 from tap_sqs_logins.tap import TapSqsLogins
 from test_envelopes import envelope
 

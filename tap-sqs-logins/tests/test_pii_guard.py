@@ -9,8 +9,8 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from keys import rsa_key_pair
-from tap_sqs_logins.canary import canary_leaks
-from tap_sqs_logins.pii_guard import build_mapper, check_pii_is_masked
+from tap_sqs_logins.privacy.canary import canary_leaks
+from tap_sqs_logins.privacy.guard import build_mapper, check_pii_is_masked
 from tap_sqs_logins.tap import TapSqsLogins
 
 KEY = "unit-test-key-0123456789"
@@ -305,7 +305,7 @@ def test_an_sdk_refusal_names_stream_maps() -> None:
 
 
 def test_the_allow_list_knows_exactly_the_sdk_s_functions() -> None:
-    from tap_sqs_logins.map_expressions import SDK_FUNCTIONS
+    from tap_sqs_logins.privacy.map_expressions import SDK_FUNCTIONS
 
     stream_map = build_mapper(settings({"logins": SAFE}), LOGGER).stream_maps["logins"][0]
     assert set(stream_map.expr_evaluator.functions) - {"seal"} == SDK_FUNCTIONS  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from keys import rsa_key_pair
 from tap_harness import MASKING_MAPS, records, run_tap
-from tap_sqs_logins.sealing import OAEP, Sealer, unseal
+from tap_sqs_logins.privacy.sealing import OAEP, Sealer, unseal
 
 SEALED_MAP = {
     "__source__": "logins",

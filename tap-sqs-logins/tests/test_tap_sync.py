@@ -10,7 +10,7 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_harness import LOGIN, MASK_KEY, MASKING_MAPS, records, run_tap
-from tap_sqs_logins.masking import Pseudonymizer
+from tap_sqs_logins.privacy.masking import Pseudonymizer
 
 
 def send(sqs: Any, queue_url: str, *bodies: str) -> None:

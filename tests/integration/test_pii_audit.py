@@ -17,7 +17,7 @@ import pytest
 from keys import rsa_key_pair
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
-from tap_sqs_logins.sealing import unseal
+from tap_sqs_logins.privacy.sealing import unseal
 from tests.conftest import REPO
 from tests.integration.jobs import BIN, JOB, MASKING, SEALED_MAPS, job_env, pg_dump, queue_counts
 

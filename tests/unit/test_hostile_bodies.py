@@ -32,8 +32,8 @@ from hostile import (
 )
 from localenv.sample import sample_bodies
 from tap_harness import MASKING_MAPS, records, run_tap
-from tap_sqs_logins.client import Message
-from tap_sqs_logins.pii_guard import build_mapper
+from tap_sqs_logins.privacy.guard import build_mapper
+from tap_sqs_logins.sqs.client import Message
 from tap_sqs_logins.streams import login_record
 
 if TYPE_CHECKING:

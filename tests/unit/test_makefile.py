@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from localenv.mask_key import GENERATED, VARIABLE, ensure_mask_key
-from tap_sqs_logins.masking import check_key
+from tap_sqs_logins.privacy.masking import check_key
 from tests.conftest import REPO
 
 if TYPE_CHECKING:

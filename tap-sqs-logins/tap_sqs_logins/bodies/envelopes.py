@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tap_sqs_logins.messages import Rejected, json_type, judge_login, load_json
+from tap_sqs_logins.bodies.messages import Rejected, json_type, judge_login, load_json
 
 NOTIFICATION = "Notification"
 CONFIRMATIONS = ("SubscriptionConfirmation", "UnsubscribeConfirmation")

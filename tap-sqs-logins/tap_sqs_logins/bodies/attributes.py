@@ -13,7 +13,7 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING
 
-from tap_sqs_logins.messages import UNSTORABLE
+from tap_sqs_logins.bodies.messages import UNSTORABLE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -22,14 +22,14 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from tap_sqs_logins.bulk import hide_all
-from tap_sqs_logins.client import BATCH_SIZE, OverLimitError, QueueError
+from tap_sqs_logins.sqs.batches import hide_all
+from tap_sqs_logins.sqs.client import BATCH_SIZE, OverLimitError, QueueError
 
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Generator, Mapping
 
-    from tap_sqs_logins.client import Message, SqsQueue
+    from tap_sqs_logins.sqs.client import Message, SqsQueue
 
 _DONE = None  # what a thread puts into the buffer when it stops
 PUT_POLL_SECONDS = 0.1

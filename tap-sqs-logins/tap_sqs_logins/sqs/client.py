@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from tap_sqs_logins.aws_session import AwsSessionError, aws_session
+from tap_sqs_logins.sqs.session import AwsSessionError, aws_session
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

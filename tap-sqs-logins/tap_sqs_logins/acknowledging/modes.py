@@ -19,15 +19,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_sqs_logins.bulk import delete_all, hide_all
-from tap_sqs_logins.client import BATCH_SIZE, QueueError, SqsQueue
-from tap_sqs_logins.journal import (
+from tap_sqs_logins.acknowledging.journal import (
     Journal,
     earlier_run,
     journals,
     read_confirmed,
     remove_older_than,
 )
+from tap_sqs_logins.sqs.batches import delete_all, hide_all
+from tap_sqs_logins.sqs.client import BATCH_SIZE, QueueError, SqsQueue
 
 if TYPE_CHECKING:
     import logging

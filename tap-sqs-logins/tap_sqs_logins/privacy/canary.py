@@ -15,9 +15,9 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
-from tap_sqs_logins.client import Message
+from tap_sqs_logins.bodies.messages import LOGIN_FIELDS
 from tap_sqs_logins.fields import Options
-from tap_sqs_logins.messages import LOGIN_FIELDS
+from tap_sqs_logins.sqs.client import Message
 from tap_sqs_logins.streams import login_record
 
 if TYPE_CHECKING:

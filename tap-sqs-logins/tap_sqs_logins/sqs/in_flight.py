@@ -21,13 +21,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from tap_sqs_logins.client import BATCH_SIZE, FIFO_IN_FLIGHT_LIMIT, IN_FLIGHT_LIMIT
+from tap_sqs_logins.sqs.client import BATCH_SIZE, FIFO_IN_FLIGHT_LIMIT, IN_FLIGHT_LIMIT
 
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Mapping
 
-    from tap_sqs_logins.client import SqsQueue
+    from tap_sqs_logins.sqs.client import SqsQueue
 
 DEFAULT_SHARE = 0.9  # of SQS's limit: room for other consumers and earlier runs
 RELEASE_WAIT_SECONDS = 60.0  # for the loader to delete what this run asked it to commit

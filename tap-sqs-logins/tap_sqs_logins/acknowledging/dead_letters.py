@@ -12,12 +12,12 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from tap_sqs_logins.client import QueueError, SqsQueue, is_fifo, message_size
+from tap_sqs_logins.sqs.client import QueueError, SqsQueue, is_fifo, message_size
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from tap_sqs_logins.client import Message
+    from tap_sqs_logins.sqs.client import Message
 
 LEFT_FOR_REDRIVE = "left on the source queue for its redrive policy"
 NOT_COPIED = "not copied to the dead-letter queue"

@@ -10,12 +10,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from tap_sqs_logins.client import BATCH_SIZE
+from tap_sqs_logins.sqs.client import BATCH_SIZE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from tap_sqs_logins.client import SqsQueue
+    from tap_sqs_logins.sqs.client import SqsQueue
 
 
 def delete_all(queue: SqsQueue, handles: Iterable[str], threads: int) -> tuple[int, int]:

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.exceptions import ConfigValidationError, MapExpressionError, StreamMapConfigError
 from singer_sdk.mapper import CustomStreamMap, PluginMapper
 
-from tap_sqs_logins.canary import canary_leaks
 from tap_sqs_logins.fields import login_schema
-from tap_sqs_logins.map_expressions import (
+from tap_sqs_logins.privacy.canary import canary_leaks
+from tap_sqs_logins.privacy.map_expressions import (
     MASK,
     call_problem,
     calls,
@@ -40,7 +40,7 @@ from tap_sqs_logins.map_expressions import (
     parse,
     reading_problem,
 )
-from tap_sqs_logins.map_outcomes import (
+from tap_sqs_logins.privacy.map_outcomes import (
     DROPPED,
     FILTER,
     KEY_PROPERTIES,
@@ -49,8 +49,8 @@ from tap_sqs_logins.map_outcomes import (
     maps_reading_logins,
     outcome_problems,
 )
-from tap_sqs_logins.masking import Pseudonymizer
-from tap_sqs_logins.sealing import Sealer
+from tap_sqs_logins.privacy.masking import Pseudonymizer
+from tap_sqs_logins.privacy.sealing import Sealer
 from tap_sqs_logins.streams import LoginsStream
 
 if TYPE_CHECKING:

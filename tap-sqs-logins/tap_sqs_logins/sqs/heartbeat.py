@@ -12,15 +12,15 @@ import threading
 from itertools import takewhile
 from typing import TYPE_CHECKING
 
-from tap_sqs_logins.bulk import hide_all
-from tap_sqs_logins.client import QueueError
+from tap_sqs_logins.sqs.batches import hide_all
+from tap_sqs_logins.sqs.client import QueueError
 
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Iterable
     from types import TracebackType
 
-    from tap_sqs_logins.client import SqsQueue
+    from tap_sqs_logins.sqs.client import SqsQueue
 
 
 class Heartbeat:

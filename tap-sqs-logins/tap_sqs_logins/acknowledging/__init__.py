@@ -1,0 +1,1 @@
+"""Acknowledging: the modes that delete from SQS, the receipt journal, the dead-letter queue."""
