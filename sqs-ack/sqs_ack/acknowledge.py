@@ -22,7 +22,7 @@ import psycopg
 
 from sqs_ack import bookkeeping
 from sqs_ack.derived import derived_streams
-from tap_sqs_logins.sqs.client import BATCH_SIZE, QueueError, SqsQueue
+from tap_sqs_logins import QueueMissing, SqsQueue, batches
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -99,7 +99,7 @@ class Acknowledger:
         """Decide each claimed row's outcome, deleting the deliverable ones batch by batch."""
         complete = self._complete(connection, [row[0] for row in rows])
         settled: list[tuple[str, str, str]] = []
-        batches: dict[str, list[tuple[str, str]]] = {}
+        by_queue: dict[str, list[tuple[str, str]]] = {}
         for message_id, queue_url, handle, rejection, dead_letter_id in rows:
             if queue_url is None or queue_url in self.missing:
                 outcome = QUEUE_MISSING
@@ -109,13 +109,13 @@ class Acknowledger:
             elif message_id not in complete:
                 outcome = INCOMPLETE
             else:
-                batches.setdefault(queue_url, []).append((message_id, handle))
+                by_queue.setdefault(queue_url, []).append((message_id, handle))
                 continue
             settled.append((message_id, handle, outcome))
         jobs = [
-            (url, pool.submit(self._delete, self._queue(url), entries[start : start + BATCH_SIZE]))
-            for url, entries in batches.items()
-            for start in range(0, len(entries), BATCH_SIZE)
+            (url, pool.submit(self._delete, self._queue(url), batch))
+            for url, entries in by_queue.items()
+            for batch in batches(entries)
         ]
         for url, job in jobs:
             results = job.result()
@@ -140,9 +140,7 @@ class Acknowledger:
     def _delete(queue: SqsQueue, entries: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
         try:
             refused = set(queue.delete([handle for _, handle in entries]))
-        except QueueError as error:
-            if "does not exist" not in str(error):
-                raise
+        except QueueMissing:
             return [(message_id, handle, QUEUE_MISSING) for message_id, handle in entries]
         return [(m, h, REFUSED if h in refused else DELETED) for m, h in entries]
 

@@ -16,8 +16,7 @@ from singer_sdk.exceptions import MapExpressionError, StreamMapConfigError
 from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
 
 from sqs_ack.target_settings import PLAIN_NAME, PLAIN_NAME_RULE
-from tap_sqs_logins.fields import login_schema
-from tap_sqs_logins.streams import LoginsStream
+from tap_sqs_logins import LoginsStream, login_schema
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

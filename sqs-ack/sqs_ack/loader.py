@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import json
 import logging
 import logging.config
 import os
@@ -31,13 +30,12 @@ from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.segments import FEED_POLL_SECONDS, SegmentedTarget
 from sqs_ack.target_settings import SettingError, TargetSettings
 from sqs_ack.unloaded import READ_SECONDS, Unloaded, offer_again
-from tap_sqs_logins.sqs.client import QueueError
+from tap_sqs_logins import QueueError, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, MutableMapping
+    from collections.abc import Mapping
     from types import TracebackType
 
-    from singer_sdk import Tap
 
 logger = logging.getLogger("sqs-ack")
 TARGET = Path(sys.executable).with_name("target-postgres")
@@ -107,32 +105,11 @@ def is_the_tap(namespace: str) -> bool:
 
 def _tap_config(paths: list[Path]) -> Mapping[str, Any]:
     """The tap's settings: ``--tap-config`` files, or its variables behind it in Meltano."""
-    from tap_sqs_logins.tap import TapSqsLogins  # a second's import: after target-postgres starts
-
-    files = [str(path) for path in paths] or None
-    _nest_object_settings(os.environ, TapSqsLogins)
     try:
-        tap = TapSqsLogins(config=files, parse_env_config=True, setup_mapper=False)
+        config: Mapping[str, Any] = load_settings(paths)
     except ConfigValidationError as error:
         _fail(f"tap-sqs-logins settings: {'; '.join(error.errors)}")
-    config: Mapping[str, Any] = tap.config
     return config
-
-
-def _nest_object_settings(environ: MutableMapping[str, str], tap: type[Tap]) -> None:
-    """Undo Meltano's dotted keys in object settings' variables (``{"logins.ip": ...}``)."""
-    tap(config={}, validate_config=False, setup_mapper=False)  # adds the SDK's own settings
-    for name, schema in tap.config_jsonschema["properties"].items():
-        variable = f"{tap.name.upper().replace('-', '_')}_{name.upper()}"
-        if "object" in schema.get("type", ()) and variable in environ:
-            nested: dict[str, Any] = {}
-            for dotted, value in json.loads(environ[variable]).items():
-                *parents, key = dotted.split(".")
-                inner = nested
-                for parent in parents:
-                    inner = inner.setdefault(parent, {})
-                inner[key] = value
-            environ[variable] = json.dumps(nested)
 
 
 def _load_and_acknowledge(

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from sqs_ack.target_settings import env_name
-from tap_sqs_logins.acknowledging.modes import LOADER
-from tap_sqs_logins.sqs.client import QueueError, SqsQueue
+from tap_sqs_logins import LOADER, QueueError, SqsQueue
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

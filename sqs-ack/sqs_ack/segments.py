@@ -4,7 +4,7 @@ A Singer target commits a batch when it is full (``batch_size_rows``) or when it
 so a few messages in flight are never committed, deleted or replaced while the tap runs. On a
 FIFO queue that holds back each message group until the run ends (SQS returns nothing more
 from a group while a batch of it is in flight). When the tap asks for a commit (a STATE line
-whose value is ``{"sqs_ack_commit_request": n}``, see ``tap_sqs_logins/sqs/in_flight.py``), its
+whose value is ``{"sqs_ack_commit_request": n}``, ``tap_sqs_logins.COMMIT_REQUEST``), its
 input to the running target-postgres ends there: it commits and exits, and a new one loads
 what follows, after the SCHEMA lines seen so far. The request line itself goes to no target.
 """
@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sqs_ack.unloaded import READ_SECONDS
-from tap_sqs_logins.sqs.in_flight import COMMIT_REQUEST
+from tap_sqs_logins import COMMIT_REQUEST
 
 if TYPE_CHECKING:
     from collections.abc import Callable

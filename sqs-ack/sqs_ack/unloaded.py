@@ -9,6 +9,7 @@ offers back what it has not sent yet itself (tap_sqs_logins/sqs/receiving.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import threading
@@ -16,7 +17,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from tap_sqs_logins.sqs.client import BATCH_SIZE, QueueError, SqsQueue
+from tap_sqs_logins import QueueError, SqsQueue, hide_all
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -56,11 +57,8 @@ class Unloaded:
             self._queues.clear()
         for url, handles in by_queue.items():
             queue = SqsQueue(config, url)
-            for start in range(0, len(handles), BATCH_SIZE):
-                try:
-                    queue.change_visibility(handles[start : start + BATCH_SIZE], 0)
-                except QueueError:
-                    break
+            with contextlib.suppress(QueueError):
+                hide_all(queue, handles, 0, threads=1)
         return sum(map(len, by_queue.values()))
 
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqs_ack.segments import SegmentedTarget
 
-from tap_sqs_logins.sqs.in_flight import COMMIT_REQUEST
+from tap_sqs_logins.settings import COMMIT_REQUEST
 
 if TYPE_CHECKING:
     from pathlib import Path

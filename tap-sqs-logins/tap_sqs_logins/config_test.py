@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 PROBE_ID = "meltano-config-test"
-VISIBLE = "ApproximateNumberOfMessages"
 
 
 def under_meltano_config_test() -> bool:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import typing as th
 
-from tap_sqs_logins.acknowledging.modes import LOADER
 from tap_sqs_logins.bodies.attributes import safe_attributes, safe_text
+from tap_sqs_logins.settings import LOADER
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from tap_sqs_logins.acknowledging.journal import JOURNAL_DIR
-from tap_sqs_logins.acknowledging.modes import AFTER_STATE, MODES
-from tap_sqs_logins.privacy.masking import MIN_KEY_LENGTH
 from tap_sqs_logins.sqs.client import FIFO_IN_FLIGHT_LIMIT, IN_FLIGHT_LIMIT
 from tap_sqs_logins.sqs.in_flight import default_max_in_flight
+
+# The constants the tap's modules share. SQS's own limits stay in the SQS layer
+# (tap_sqs_logins.sqs), which imports nothing of Singer's.
+AFTER_STATE, LOADER, ON_EMIT = "after_state", "loader", "on_emit"  # the acknowledgement modes
+MODES = (AFTER_STATE, LOADER, ON_EMIT)
+COMMIT_REQUEST = "sqs_ack_commit_request"  # the key of the STATE line asking sqs-ack to commit
+JOURNAL_DIR = ".tap-sqs-logins/journal"
+MIN_KEY_LENGTH = 16  # of mask_key
 
 # Runs every 15 minutes (the project's schedule), plus a run of up to as long: an after_state
 # run's messages stay hidden until the next run has confirmed them.

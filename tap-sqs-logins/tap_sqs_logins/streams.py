@@ -19,14 +19,15 @@ from singer_sdk.singerlib import StateMessage
 
 from tap_sqs_logins.acknowledging.dead_letters import DeadLetterQueue
 from tap_sqs_logins.acknowledging.journal import JournalError
-from tap_sqs_logins.acknowledging.modes import LOADER, ON_EMIT, Acknowledgement
+from tap_sqs_logins.acknowledging.modes import Acknowledgement
 from tap_sqs_logins.bodies.envelopes import Judged, judge_body
 from tap_sqs_logins.bodies.messages import LOGIN_FIELDS, Rejected
-from tap_sqs_logins.config_test import VISIBLE, probe_record, under_meltano_config_test
+from tap_sqs_logins.config_test import probe_record, under_meltano_config_test
 from tap_sqs_logins.fields import Options, login_schema
+from tap_sqs_logins.settings import COMMIT_REQUEST, LOADER, ON_EMIT
 from tap_sqs_logins.sqs.client import QueueError, SqsQueue
 from tap_sqs_logins.sqs.heartbeat import Heartbeat
-from tap_sqs_logins.sqs.in_flight import COMMIT_REQUEST, GroupRelease, in_flight_budget
+from tap_sqs_logins.sqs.in_flight import GroupRelease, in_flight_budget
 from tap_sqs_logins.sqs.receiving import ConcurrentReceiver
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ class LoginsStream(Stream):
     def _probe(self) -> dict[str, Any]:
         """Check that the queue answers; return the config test's probe record."""
         source = SqsQueue(self.config, self.config["queue_url"])
-        visible = int(source.attributes(VISIBLE)[VISIBLE])
+        visible = source.depth().visible
         self.logger.info(
             "meltano config test: the queues answer and %d messages are visible; none is "
             "received or deleted. Emitting one probe record.",

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tap_harness import LOGIN, records, run_tap
-from tap_sqs_logins.acknowledging.modes import AFTER_STATE, LOADER, ON_EMIT
+from tap_sqs_logins.settings import AFTER_STATE, LOADER, ON_EMIT
 from tap_sqs_logins.sqs import in_flight
-from tap_sqs_logins.sqs.client import Message, OverLimitError, SqsQueue
+from tap_sqs_logins.sqs.client import Depth, Message, OverLimitError, SqsQueue
 from tap_sqs_logins.sqs.in_flight import (
     COMMIT_REQUEST,
     GroupRelease,
@@ -141,8 +141,8 @@ class FakeFifo:
         self.visible = visible
         self.deleted: set[str] = set()
 
-    def attributes(self, *names: str) -> dict[str, str]:
-        return {"ApproximateNumberOfMessages": str(self.visible)}
+    def depth(self) -> Depth:
+        return Depth(visible=self.visible, in_flight=0)
 
     def change_visibility(self, handles: list[str], seconds: int) -> list[str]:
         return [h for h in handles if h in self.deleted]

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
 
-JOURNAL_DIR = ".tap-sqs-logins/journal"
 SUFFIX = ".jsonl"
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 DIRECTORY_MODE = 0o700

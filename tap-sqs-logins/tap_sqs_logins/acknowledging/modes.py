@@ -26,6 +26,7 @@ from tap_sqs_logins.acknowledging.journal import (
     read_confirmed,
     remove_older_than,
 )
+from tap_sqs_logins.settings import AFTER_STATE, ON_EMIT
 from tap_sqs_logins.sqs.batches import delete_all, hide_all
 from tap_sqs_logins.sqs.client import BATCH_SIZE, QueueError, SqsQueue
 
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     import logging
     from collections.abc import Iterator, Mapping
 
-AFTER_STATE, LOADER, ON_EMIT = "after_state", "loader", "on_emit"
-MODES = (AFTER_STATE, LOADER, ON_EMIT)
 BOOKMARK = "acknowledgement"  # {"run": run id, "batch": last batch written} in the stream state
 STATE_BATCH = 500  # records per journal batch and STATE bookmark
 

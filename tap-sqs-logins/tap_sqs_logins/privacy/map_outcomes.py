@@ -25,7 +25,7 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING, Any
 
-from tap_sqs_logins.acknowledging.modes import LOADER
+from tap_sqs_logins.settings import LOADER
 from tap_sqs_logins.streams import LoginsStream
 
 if TYPE_CHECKING:

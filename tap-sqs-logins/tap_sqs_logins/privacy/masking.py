@@ -23,9 +23,10 @@ import hmac
 import ipaddress
 import re
 
+from tap_sqs_logins.settings import MIN_KEY_LENGTH
+
 FORMAT = "m2"
 DOMAIN = b"tap-sqs-logins mask m2"
-MIN_KEY_LENGTH = 16
 MIN_DISTINCT_CHARACTERS = 8
 KEY_RULE = (
     f"mask_key (TAP_SQS_LOGINS_MASK_KEY) must be at least {MIN_KEY_LENGTH} characters with "

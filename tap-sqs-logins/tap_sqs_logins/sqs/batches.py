@@ -1,6 +1,6 @@
-"""Delete many messages, or change their visibility, ten per call with several calls in flight.
+"""Many messages ten per call: send, delete, or change their visibility, several calls in flight.
 
-Handles come from an iterator (a journal read from disk), and only a few batches are in
+Items come from an iterator (a journal read from disk), and only a few batches are in
 flight at once, so memory stays flat however many there are.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from tap_sqs_logins.sqs.client import BATCH_SIZE
 
@@ -16,6 +16,24 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from tap_sqs_logins.sqs.client import SqsQueue
+
+T = TypeVar("T")
+
+
+def batches(items: Iterable[T]) -> Iterator[list[T]]:
+    """Split ``items`` into lists of ``BATCH_SIZE`` (10, SQS's most per call), in order."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, BATCH_SIZE)):
+        yield batch
+
+
+def send_all(queue: SqsQueue, bodies: Iterable[str], threads: int) -> tuple[int, int]:
+    """Send ``bodies``; return (bodies sent, bodies SQS refused).
+
+    Raises:
+        QueueError: If a call fails.
+    """
+    return _in_batches(queue.send_batch, bodies, threads)
 
 
 def delete_all(queue: SqsQueue, handles: Iterable[str], threads: int) -> tuple[int, int]:
@@ -42,12 +60,12 @@ def hide_all(
 
 
 def _in_batches(
-    call: Callable[[list[str]], list[str]], handles: Iterable[str], threads: int
+    call: Callable[[list[str]], list[str]], items: Iterable[str], threads: int
 ) -> tuple[int, int]:
     sent = refused = 0
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqs-bulk") as pool:
         pending: set[Future[list[str]]] = set()
-        for batch in _batches(handles):
+        for batch in batches(items):
             if len(pending) >= 2 * threads:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 refused += sum(len(future.result()) for future in done)
@@ -55,9 +73,3 @@ def _in_batches(
             sent += len(batch)
         refused += sum(len(future.result()) for future in pending)
     return sent, refused
-
-
-def _batches(handles: Iterable[str]) -> Iterator[list[str]]:
-    iterator = iter(handles)
-    while batch := list(islice(iterator, BATCH_SIZE)):
-        yield batch

@@ -1,13 +1,15 @@
-"""A thin wrapper around boto3's SQS client: receive, delete and forward batches.
+"""The one boto3 SQS client of the project: receive, send, delete, hide, count, create queues.
 
-It knows nothing of Singer, so the tap and the acknowledgement step share it.
+It knows nothing of Singer, so the tap, sqs-ack, localenv and the bench all go through it.
+Errors are typed: ``QueueMissing``, ``OverLimitError``, else ``QueueError``; each names the
+setting to fix.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from botocore.config import Config
@@ -16,7 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from tap_sqs_logins.sqs.session import AwsSessionError, aws_session
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
+
+    from botocore.client import BaseClient
 
 BATCH_SIZE = 10  # the most SQS returns or deletes in one call
 # At DEBUG these log whole requests and responses, message bodies (raw PII) included.
@@ -26,6 +30,7 @@ OVER_LIMIT_CODES = {"OverLimit", "AWS.SimpleQueueService.OverLimit"}
 FIFO_SUFFIX = ".fifo"  # SQS requires it of every FIFO queue's name
 # SQS's most received-but-not-deleted messages per queue; ReceiveMessage fails beyond.
 IN_FLIGHT_LIMIT, FIFO_IN_FLIGHT_LIMIT = 120_000, 20_000
+VISIBLE, IN_FLIGHT = "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"
 
 
 class QueueError(RuntimeError):
@@ -37,8 +42,24 @@ class QueueError(RuntimeError):
         self.code = code
 
 
+class QueueMissing(QueueError):
+    """The queue does not exist (``QueueDoesNotExist``)."""
+
+
 class OverLimitError(QueueError):
     """The queue holds as many messages in flight as SQS allows (``OverLimit``)."""
+
+
+class Depth(NamedTuple):
+    """A queue's approximate message counts."""
+
+    visible: int
+    in_flight: int  # received, neither deleted nor visible again yet
+
+    @property
+    def total(self) -> int:
+        """Visible plus in flight: what is still on the queue."""
+        return self.visible + self.in_flight
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,95 @@ class Message:
     attributes: Mapping[str, str] = field(default_factory=dict)  # text message attributes
     group_id: str | None = None  # FIFO queues only
     sequence_number: str | None = None  # FIFO queues only
+
+
+class SqsEndpoint:
+    """SQS at one endpoint (LocalStack, moto, or AWS in a region): its queues by name."""
+
+    def __init__(
+        self, config: Mapping[str, Any], endpoint: str | None = None, connections: int = 10
+    ) -> None:
+        """Create the boto3 client; nothing is sent until a call.
+
+        Args:
+            config: The tap settings (region, optional AWS credentials); for a local endpoint
+                without credentials, dummy ones.
+            endpoint: The LocalStack or moto endpoint; None for AWS.
+            connections: Most concurrent calls (threads may share one client).
+
+        Raises:
+            QueueError: If the AWS settings conflict or name a missing profile.
+        """
+        for name in BODY_LOGGERS:
+            logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+        try:
+            session = aws_session(config, endpoint)
+        except AwsSessionError as error:
+            raise QueueError(str(error)) from None
+        self.where = endpoint or f"SQS in {config['region']}"
+        self.client: BaseClient = session.client(
+            "sqs",
+            endpoint_url=endpoint,
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                connect_timeout=5,
+                max_pool_connections=max(connections, 10),
+            ),
+        )
+
+    def queue_url(self, name: str) -> str:
+        """Return the URL of the queue called ``name``.
+
+        Raises:
+            QueueMissing: If there is none.
+        """
+        response = self.call("get_queue_url", f"queue {name}", "queue_url", QueueName=name)
+        return str(response["QueueUrl"])
+
+    def create_queue(self, name: str) -> str:
+        """Create the queue called ``name`` (a no-op if it exists alike); return its URL."""
+        response = self.call("create_queue", f"queue {name}", "queue_url", QueueName=name)
+        return str(response["QueueUrl"])
+
+    def call(self, operation: str, queue: str, setting: str, **kwargs: Any) -> dict[str, Any]:
+        """Call the boto3 client's ``operation``, raising a ``QueueError`` that names ``setting``.
+
+        Raises:
+            QueueMissing: If the queue does not exist.
+            OverLimitError: If the queue holds as many messages in flight as SQS allows.
+            QueueError: If SQS cannot be reached or refuses the call.
+        """
+        try:
+            return getattr(self.client, operation)(**kwargs)  # type: ignore[no-any-return]
+        except AwsSessionError as error:  # the assumed role's credentials, fetched on use
+            raise QueueError(str(error)) from None
+        except NoCredentialsError:
+            msg = (
+                "no AWS credentials: set aws_access_key_id and aws_secret_access_key, "
+                "or aws_profile"
+            )
+            raise QueueError(msg) from None
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in MISSING_QUEUE_CODES:
+                raise QueueMissing(f"{queue} does not exist: check {setting}", code) from None
+            if code in OVER_LIMIT_CODES:
+                msg = (
+                    f"{queue} holds as many messages in flight as SQS allows "
+                    "(OverLimit): lower max_in_flight, or wait for the messages in flight "
+                    "to be deleted or to time out"
+                )
+                raise OverLimitError(msg, code) from None
+            msg = (
+                f"SQS refused {operation} on {queue} ({code}): "
+                f"check {setting} and the AWS credentials"
+            )
+            raise QueueError(msg, code) from None
+        except BotoCoreError as error:
+            msg = (
+                f"cannot reach {self.where} ({type(error).__name__}): check endpoint_url and region"
+            )
+            raise QueueError(msg) from None
 
 
 class SqsQueue:
@@ -79,24 +189,9 @@ class SqsQueue:
         self.queue_url = queue_url
         self.is_fifo = is_fifo(queue_url)
         self._setting = setting
-        for name in BODY_LOGGERS:
-            logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
         endpoint = config.get("endpoint_url") or local_endpoint(queue_url)
-        try:
-            session = aws_session(config, endpoint)
-        except AwsSessionError as error:
-            raise QueueError(str(error)) from None
-        self._endpoint = endpoint or f"SQS in {config['region']}"
+        self.endpoint = SqsEndpoint(config, endpoint, connections)
         self._receive_options = receive_options(config, fifo=self.is_fifo)
-        self._client = session.client(
-            "sqs",
-            endpoint_url=endpoint,
-            config=Config(
-                retries={"mode": "standard", "max_attempts": 5},
-                connect_timeout=5,
-                max_pool_connections=max(connections, 10),
-            ),
-        )
 
     def receive(self, count: int, wait_seconds: int, visibility_timeout: int) -> list[Message]:
         """Receive up to ``count`` (at most 10) messages, long-polling for ``wait_seconds``."""
@@ -130,6 +225,21 @@ class SqsQueue:
             "change_message_visibility_batch", QueueUrl=self.queue_url, Entries=entries
         )
         return [receipt_handles[int(failure["Id"])] for failure in response.get("Failed", [])]
+
+    def send_batch(self, bodies: Sequence[str]) -> list[str]:
+        """Send up to 10 plain bodies in one call; return the bodies SQS refused."""
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
+        response = self._call("send_message_batch", QueueUrl=self.queue_url, Entries=entries)
+        return [bodies[int(failure["Id"])] for failure in response.get("Failed", [])]
+
+    def depth(self) -> Depth:
+        """Return how many messages are visible and in flight (SQS's approximate counts)."""
+        counts = self.attributes(VISIBLE, IN_FLIGHT)
+        return Depth(visible=int(counts[VISIBLE]), in_flight=int(counts[IN_FLIGHT]))
+
+    def delete_queue(self) -> None:
+        """Delete the queue and every message on it."""
+        self._call("delete_queue", QueueUrl=self.queue_url)
 
     def check(self) -> None:
         """Read one attribute of the queue: it exists and the credentials may use it."""
@@ -168,39 +278,7 @@ class SqsQueue:
         return str(response["MessageId"])
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return getattr(self._client, operation)(**kwargs)  # type: ignore[no-any-return]
-        except AwsSessionError as error:  # the assumed role's credentials, fetched on use
-            raise QueueError(str(error)) from None
-        except NoCredentialsError:
-            msg = (
-                "no AWS credentials: set aws_access_key_id and aws_secret_access_key, "
-                "or aws_profile"
-            )
-            raise QueueError(msg) from None
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in MISSING_QUEUE_CODES:
-                msg = f"queue {self.queue_url} does not exist: check {self._setting}"
-                raise QueueError(msg, code) from None
-            if code in OVER_LIMIT_CODES:
-                msg = (
-                    f"{self.queue_url} holds as many messages in flight as SQS allows "
-                    "(OverLimit): lower max_in_flight, or wait for the messages in flight "
-                    "to be deleted or to time out"
-                )
-                raise OverLimitError(msg, code) from None
-            msg = (
-                f"SQS refused {operation} on {self.queue_url} ({code}): "
-                f"check {self._setting} and the AWS credentials"
-            )
-            raise QueueError(msg, code) from None
-        except BotoCoreError as error:
-            msg = (
-                f"cannot reach {self._endpoint} ({type(error).__name__}): "
-                "check endpoint_url and region"
-            )
-            raise QueueError(msg) from None
+        return self.endpoint.call(operation, f"queue {self.queue_url}", self._setting, **kwargs)
 
 
 def is_fifo(queue_url: str) -> bool:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from tap_sqs_logins.sqs.client import BATCH_SIZE, FIFO_IN_FLIGHT_LIMIT, IN_FLIGHT_LIMIT
+from tap_sqs_logins.sqs.batches import batches
+from tap_sqs_logins.sqs.client import FIFO_IN_FLIGHT_LIMIT, IN_FLIGHT_LIMIT
 
 if TYPE_CHECKING:
     import logging
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SHARE = 0.9  # of SQS's limit: room for other consumers and earlier runs
 RELEASE_WAIT_SECONDS = 60.0  # for the loader to delete what this run asked it to commit
-COMMIT_REQUEST = "sqs_ack_commit_request"  # the key of the STATE line asking for a commit
 
 
 def default_max_in_flight(*, fifo: bool) -> int:
@@ -46,11 +46,7 @@ def in_flight_budget(sqs: SqsQueue, config: Mapping[str, Any], logger: logging.L
         QueueError: If the queue's attributes cannot be read.
     """
     limit = config.get("max_in_flight") or default_max_in_flight(fifo=sqs.is_fifo)
-    held = int(
-        sqs.attributes("ApproximateNumberOfMessagesNotVisible")[
-            "ApproximateNumberOfMessagesNotVisible"
-        ]
-    )
+    held = sqs.depth().in_flight
     budget = max(0, limit - held)
     if budget < limit:
         logger.info(
@@ -102,8 +98,8 @@ class GroupRelease:
 
     def stalled(self) -> bool:
         """Return True to receive again after a round of empty receives."""
-        visible = self._sqs.attributes("ApproximateNumberOfMessages")["ApproximateNumberOfMessages"]
-        if int(visible) == 0:
+        visible = self._sqs.depth().visible
+        if visible == 0:
             return False
         if self._emitted_since_release:
             return self._ask()
@@ -143,7 +139,6 @@ class GroupRelease:
     def _in_flight(self, handles: list[str]) -> list[str]:
         """Return the handles still in flight, hiding them again; SQS refuses deleted ones."""
         refused: set[str] = set()
-        for start in range(0, len(handles), BATCH_SIZE):
-            batch = handles[start : start + BATCH_SIZE]
+        for batch in batches(handles):
             refused.update(self._sqs.change_visibility(batch, self._visibility))
         return [handle for handle in handles if handle not in refused]
