@@ -25,11 +25,13 @@ $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.to
 	chmod 700 .meltano
 	touch $@
 
-# The extractor is a copy of tap-sqs-logins/, not `-e`, so that Meltano caches its catalog
-# (no discovery per run): install it again whenever the tap's code changes.
+# Both plugins install a copy of tap-sqs-logins/, not `-e`: Meltano caches the extractor's
+# catalog only then (no discovery per run), and the loader (sqs-ack) must run the same tap code
+# as the extractor. So both are installed again, together, whenever the tap's code changes.
 TAP_SOURCES := tap-sqs-logins/pyproject.toml $(shell find tap-sqs-logins/tap_sqs_logins -name '*.py')
 .meltano/.installed: .meltano/.plugins $(TAP_SOURCES)
 	$(BIN)/meltano install --plugin-type extractor tap-sqs-logins
+	$(BIN)/meltano install --plugin-type loader target-postgres
 	touch $@
 
 run: .meltano/.installed  ## Run the job on the embedded default and print a summary.

@@ -5,31 +5,17 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
-
-import boto3
-from botocore.config import Config
 
 from localenv.sample import sample_bodies
-
-if TYPE_CHECKING:
-    from botocore.client import BaseClient
+from tap_sqs_logins import QueueMissing, SqsEndpoint, SqsQueue, send_all
 
 REGION = "us-east-1"
 FILL_THREADS = 8
 
 
-def client(endpoint: str, pool: int = 10) -> BaseClient:
-    """A boto3 SQS client with LocalStack's dummy credentials."""
-    return boto3.client(
-        "sqs",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 - LocalStack accepts any
-        config=Config(max_pool_connections=pool, retries={"max_attempts": 10, "mode": "standard"}),
-    )
+def queue(endpoint: str, queue_url: str, connections: int = 10) -> SqsQueue:
+    """The bench's queue at a LocalStack `endpoint` (dummy credentials)."""
+    return SqsQueue({"region": REGION, "endpoint_url": endpoint}, queue_url, connections)
 
 
 def new_queue(endpoint: str, prefix: str = "bench", name: str | None = None) -> str:
@@ -37,18 +23,13 @@ def new_queue(endpoint: str, prefix: str = "bench", name: str | None = None) -> 
 
     A queue of that name is deleted first, so its URL stays the same from run to run.
     """
-    sqs = client(endpoint)
+    sqs = SqsEndpoint({"region": REGION}, endpoint)
     name = name or f"{prefix}-{uuid.uuid4().hex[:10]}"
-    if url := _queue_url(sqs, name):
-        sqs.delete_queue(QueueUrl=url)
-    return str(sqs.create_queue(QueueName=name)["QueueUrl"])
-
-
-def _queue_url(sqs: BaseClient, name: str) -> str | None:
     try:
-        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    except sqs.exceptions.QueueDoesNotExist:
-        return None
+        queue(endpoint, sqs.queue_url(name)).delete_queue()
+    except QueueMissing:
+        pass
+    return sqs.create_queue(name)
 
 
 def fill(endpoint: str, queue_url: str, count: int, foreign: bool = True) -> list[str]:
@@ -57,18 +38,9 @@ def fill(endpoint: str, queue_url: str, count: int, foreign: bool = True) -> lis
     With `foreign`, one body (the 13th) is not a login, as in the reference queue.
     """
     bodies = sample_bodies(count, seed=count, foreign_index=12 if foreign else None)
-    sqs = client(endpoint, pool=FILL_THREADS)
-
-    def send(start: int) -> None:
-        entries = [
-            {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])
-        ]
-        failed = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
-        if failed:
-            raise RuntimeError(f"send_message_batch failed: {failed[:3]}")
-
-    with ThreadPoolExecutor(FILL_THREADS) as pool:
-        list(pool.map(send, range(0, count, 10)))
+    _, refused = send_all(queue(endpoint, queue_url, FILL_THREADS), bodies, FILL_THREADS)
+    if refused:
+        raise RuntimeError(f"SQS refused {refused} of {count} messages")
     return bodies
 
 
@@ -79,16 +51,12 @@ def valid_count(bodies: list[str]) -> int:
 
 def depth(endpoint: str, queue_url: str) -> int:
     """Visible plus in-flight messages still on the queue."""
-    attributes = client(endpoint).get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    return queue(endpoint, queue_url).depth().total
 
 
 def delete_queue(endpoint: str, queue_url: str) -> None:
     """Delete the queue, so that LocalStack holds only the running case's messages."""
-    client(endpoint).delete_queue(QueueUrl=queue_url)
+    queue(endpoint, queue_url).delete_queue()
 
 
 class VisibleWatch:
@@ -97,18 +65,14 @@ class VisibleWatch:
     def __init__(self, endpoint: str, queue_url: str, interval: float = 0.5) -> None:
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
-        self._sqs = client(endpoint)
-        self._queue_url = queue_url
+        self._queue = queue(endpoint, queue_url)
         self._interval = interval
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
-            attributes = self._sqs.get_queue_attributes(
-                QueueUrl=self._queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
-            self.samples.append((time.monotonic(), int(attributes["ApproximateNumberOfMessages"])))
+            self.samples.append((time.monotonic(), self._queue.depth().visible))
 
     def stop(self) -> None:
         """Stop polling."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from dotenv import dotenv_values
 
-from tap_sqs_logins.privacy.masking import check_key
+from tap_sqs_logins import check_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

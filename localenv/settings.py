@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from sqs_ack.target_settings import SettingError, connection
 
 from localenv import LocalEnvError
 from localenv.process import REPO
-from tap_sqs_logins.settings import SETTINGS
-from tap_sqs_logins.sqs.client import local_endpoint
+from tap_sqs_logins import SETTINGS, local_endpoint
 
 MELTANO = str(Path(sys.executable).with_name("meltano"))  # the project's own
 TAP_DEFAULTS = {
@@ -52,6 +52,10 @@ class Settings:
         )
         tap_config = {**TAP_DEFAULTS, **_answer(tap, "tap-sqs-logins")}
         config = _answer(target, "target-postgres")
+        try:
+            link = connection(config)
+        except SettingError as error:
+            raise LocalEnvError(str(error)) from None
         endpoint = tap_config.get("endpoint_url") or local_endpoint(tap_config["queue_url"])
         if endpoint is None:
             raise LocalEnvError(f"{tap_config['queue_url']} is on AWS, not a local queue")
@@ -59,11 +63,11 @@ class Settings:
             endpoint_url=endpoint,
             queue_url=tap_config["queue_url"],
             region=tap_config["region"],
-            host=config["host"],
-            port=int(config["port"]),
-            user=config["user"],
-            password=config.get("password") or "",
-            database=config["database"],
+            host=link["host"],
+            port=int(link["port"]),
+            user=link["user"],
+            password=link.get("password", ""),
+            database=link["dbname"],
             schema=config["default_target_schema"],
         )
 

@@ -7,12 +7,10 @@ import sys
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from localenv import LocalEnvError
 from localenv.process import LOCAL_HOSTS, REPO, STATE_DIR, port_open, spawn, wait_for_port
 from localenv.sample import sample_bodies
+from tap_sqs_logins import QueueError, SqsEndpoint, SqsQueue, send_all
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,14 +20,17 @@ if TYPE_CHECKING:
 
 ACCOUNT_ID = "000000000000"  # LocalStack's account, as in the reference queue URL
 SERVER_NAME = "sqs"
+REGION = "us-east-1"
 
 
-def sqs_client(endpoint_url: str, region: str = "us-east-1") -> BaseClient:
-    """Return a boto3 SQS client, with dummy credentials unless AWS_ACCESS_KEY_ID is set."""
-    keys = {}
-    if "AWS_ACCESS_KEY_ID" not in os.environ:
-        keys = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-    return boto3.client("sqs", endpoint_url=endpoint_url, region_name=region, **keys)
+def sqs_client(endpoint_url: str, region: str = REGION) -> BaseClient:
+    """Return the tap's boto3 SQS client for a local endpoint (dummy credentials if none)."""
+    return SqsEndpoint({"region": region}, endpoint_url).client
+
+
+def local_queue(queue_url: str, endpoint_url: str | None = None, region: str = REGION) -> SqsQueue:
+    """Return the queue at `queue_url`, through `endpoint_url` (by default the URL's host)."""
+    return SqsQueue({"region": region, "endpoint_url": endpoint_url}, queue_url)
 
 
 def start_sqs_server(
@@ -55,22 +56,14 @@ def queue_name(queue_url: str) -> str:
     return name
 
 
-def seed(client: BaseClient, queue_url: str, bodies: Sequence[str]) -> None:
-    """Send `bodies` to the queue, ten per batch, in order."""
-    for start in range(0, len(bodies), 10):
-        entries = [
-            {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + 10])
-        ]
-        client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+def seed(queue: SqsQueue, bodies: Sequence[str]) -> None:
+    """Send `bodies` to the queue, ten per batch, in order.
 
-
-def queue_depth(client: BaseClient, queue_url: str) -> int:
-    """Return the visible plus in-flight messages on the queue."""
-    attributes = client.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    Raises:
+        LocalEnvError: If SQS refuses some.
+    """
+    if refused := send_all(queue, bodies, threads=1)[1]:
+        raise LocalEnvError(f"{queue.queue_url} refused {refused} of {len(bodies)} messages")
 
 
 def ensure_queue(
@@ -84,9 +77,9 @@ def ensure_queue(
     Raises:
         LocalEnvError: naming the tap-sqs-logins setting to fix.
     """
-    endpoint = urlsplit(endpoint_url)
-    host = endpoint.hostname or ""
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    parts = urlsplit(endpoint_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     started = not port_open(host, port)
     if started and host not in LOCAL_HOSTS:
         raise LocalEnvError(
@@ -94,15 +87,15 @@ def ensure_queue(
         )
     if started:
         start_sqs_server(port, state_dir=state_dir, host=host)
-    client = sqs_client(endpoint_url, region)
+    endpoint = SqsEndpoint({"region": region}, endpoint_url)
     name = queue_name(queue_url)
     try:
         if started:
-            client.create_queue(QueueName=name)
-            seed(client, queue_url, sample_bodies())
+            endpoint.create_queue(name)
+            seed(local_queue(queue_url, endpoint_url, region), sample_bodies())
         else:
-            client.get_queue_url(QueueName=name)
-    except (BotoCoreError, ClientError) as error:
+            endpoint.queue_url(name)
+    except QueueError as error:
         raise LocalEnvError(
             f"SQS at {endpoint_url!r} has no usable queue {name!r}: check tap-sqs-logins "
             f"queue_url ({queue_url!r}) and endpoint_url: {error}"

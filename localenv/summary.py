@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psycopg
-from botocore.exceptions import BotoCoreError, ClientError
 
 from localenv.postgres import conninfo
-from localenv.sqs import queue_depth, sqs_client
+from localenv.sqs import local_queue
+from tap_sqs_logins import QueueError
 
 if TYPE_CHECKING:
     from localenv.settings import Settings
@@ -105,8 +105,9 @@ def _sample_rows(conn: psycopg.Connection) -> list[str]:
 def _queue_line(settings: Settings) -> str:
     """Return the line about messages still on the queue (visible plus in flight)."""
     try:
-        depth = queue_depth(sqs_client(settings.endpoint_url, settings.region), settings.queue_url)
-    except (BotoCoreError, ClientError) as error:
+        queue = local_queue(settings.queue_url, settings.endpoint_url, settings.region)
+        depth = queue.depth().total
+    except QueueError as error:
         return (
             f"  messages still on the queue:     unknown ({error}); check "
             "tap-sqs-logins endpoint_url and queue_url"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -34,6 +34,25 @@ class SettingError(ValueError):
 def env_name(setting: str) -> str:
     """The environment variable Meltano reads ``setting`` of target-postgres from."""
     return f"TARGET_POSTGRES_{setting.upper()}"
+
+
+def connection(config: Mapping[str, Any]) -> dict[str, str]:
+    """The libpq keywords (host, port, user, password, dbname) target-postgres connects with.
+
+    Its ``sqlalchemy_url`` when set, else ``host``, ``port``, ``user``, ``password`` and
+    ``database``; the one mapping of its settings to a connection (sqs-ack, localenv, bench).
+
+    Raises:
+        SettingError: If neither names a database.
+    """
+    if config.get("sqlalchemy_url"):
+        url = re.sub(r"^postgresql\+\w+://", "postgresql://", config["sqlalchemy_url"])
+        return {key: str(value) for key, value in conninfo_to_dict(url).items()}
+    if not config.get("database"):
+        raise SettingError(f"set target-postgres database ({env_name('database')})")
+    keywords = {key: config.get(name) for name, key in CONNECTION.items()}
+    keywords["dbname"] = config["database"]
+    return {key: str(value) for key, value in keywords.items() if value not in (None, "")}
 
 
 @dataclass(frozen=True)
@@ -64,16 +83,7 @@ class TargetSettings:
         Raises:
             SettingError: Naming the setting to fix.
         """
-        if config.get("sqlalchemy_url"):
-            conninfo = re.sub(r"^postgresql\+\w+://", "postgresql://", config["sqlalchemy_url"])
-        else:
-            if not config.get("database"):
-                raise SettingError(f"set target-postgres database ({env_name('database')})")
-            keywords = {key: config.get(name) for name, key in CONNECTION.items()}
-            conninfo = make_conninfo(
-                **{k: str(v) for k, v in keywords.items() if v not in (None, "")},
-                dbname=str(config["database"]),
-            )
+        conninfo = make_conninfo(**connection(config))
         values = {}
         for name, (default, least) in ACK_SETTINGS.items():
             value = config.get(name, default)

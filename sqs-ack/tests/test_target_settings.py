@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict
-from sqs_ack.target_settings import SettingError, TargetSettings
+from sqs_ack.target_settings import SettingError, TargetSettings, connection
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,7 +54,14 @@ def test_any_password_survives_the_connection_string(password: str) -> None:
 def test_sqlalchemy_url_is_used_as_libpq_url() -> None:
     url = "postgresql+psycopg2://etl:secret@db:5432/analytics"
     settings = TargetSettings.from_config({**BASE, "sqlalchemy_url": url})
-    assert settings.conninfo == "postgresql://etl:secret@db:5432/analytics"
+    assert conninfo_to_dict(settings.conninfo) == {
+        "host": "db",
+        "port": "5432",
+        "user": "etl",
+        "password": "secret",
+        "dbname": "analytics",
+    }
+    assert connection({"sqlalchemy_url": url})["dbname"] == "analytics"  # no database needed
 
 
 @pytest.mark.parametrize(

@@ -162,7 +162,7 @@ SETTINGS = th.PropertiesList(
         default=False,
         description="Allow ip and device_id to leave the tap unmasked.",
     ),
-    # Settings of SQS's in-flight limit (in_flight.py).
+    # Settings of SQS's in-flight limit (sqs/in_flight.py).
     th.Property(
         "max_in_flight",
         th.IntegerType(minimum=1, maximum=IN_FLIGHT_LIMIT),

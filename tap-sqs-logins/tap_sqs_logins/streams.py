@@ -2,7 +2,7 @@
 
 No message stops a run: a body that is not a deliverable login becomes a quarantine
 record, and a poison body that cannot be copied to the dead-letter queue stays on the
-source queue for its redrive policy. The run's acknowledgement (``acknowledgement.py``)
+source queue for its redrive policy. The run's acknowledgement (``acknowledging/modes.py``)
 follows the records batch by batch, and a heartbeat keeps the unacknowledged ones hidden.
 """
 
@@ -60,8 +60,8 @@ def login_record(
         logger: Where to say that unsafe attributes were dropped.
 
     Returns:
-        A ``logins`` record meeting Contract 1 (PLAN.md); ``dead_letter_message_id`` is
-        left null.
+        A ``logins`` record that fits ``user_logins``; ``dead_letter_message_id`` is left
+        null.
     """
     sent_at = datetime.fromtimestamp(message.sent_at_ms / 1000, tz=timezone.utc)
     record: dict[str, Any] = {
@@ -146,7 +146,7 @@ class LoginsStream(Stream):
     def _group_release(
         self, source: SqsQueue, acknowledgement: Acknowledgement
     ) -> GroupRelease | None:
-        """On a FIFO queue, what lets one run go on with groups it holds (``in_flight.py``)."""
+        """On a FIFO queue, what lets one run go on with groups it holds (``sqs/in_flight.py``)."""
         if not source.is_fifo:
             return None
         commits = 0

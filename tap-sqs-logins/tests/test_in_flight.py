@@ -13,11 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tap_harness import LOGIN, records, run_tap
-from tap_sqs_logins.settings import AFTER_STATE, LOADER, ON_EMIT
+from tap_sqs_logins.settings import AFTER_STATE, COMMIT_REQUEST, LOADER, ON_EMIT
 from tap_sqs_logins.sqs import in_flight
 from tap_sqs_logins.sqs.client import Depth, Message, OverLimitError, SqsQueue
 from tap_sqs_logins.sqs.in_flight import (
-    COMMIT_REQUEST,
     GroupRelease,
     default_max_in_flight,
     in_flight_budget,

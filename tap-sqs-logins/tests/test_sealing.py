@@ -53,12 +53,13 @@ def test_values_of_any_length_are_sealed_and_opened(
     assert unseal(private, sealed) == value
 
 
-def test_old_pure_rsa_values_still_open(key_pair: tuple[bytes, str]) -> None:
+def test_a_value_without_the_v2_format_is_refused(key_pair: tuple[bytes, str]) -> None:
     private, public = key_pair
     key = serialization.load_pem_public_key(public.encode())
     assert isinstance(key, rsa.RSAPublicKey)
-    old = base64.b64encode(key.encrypt(b"10.1.2.3", OAEP)).decode()
-    assert unseal(private, old) == "10.1.2.3"
+    bare = base64.b64encode(key.encrypt(b"10.1.2.3", OAEP)).decode()  # RSA-OAEP, no format
+    with pytest.raises(ValueError, match="not a sealed value: expected v2:"):
+        unseal(private, bare)
 
 
 def test_an_altered_or_malformed_sealed_value_is_refused(key_pair: tuple[bytes, str]) -> None:

@@ -22,7 +22,7 @@ import psutil
 import psycopg
 
 from localenv.postgres import find_bindir
-from localenv.sqs import sqs_client
+from localenv.sqs import local_queue, sqs_client
 from tests.conftest import REPO
 
 if TYPE_CHECKING:
@@ -231,14 +231,8 @@ def _alive(process: psutil.Process) -> bool:
 
 def queue_counts(queue_url: str) -> tuple[int, int]:
     """(visible, in flight) messages of a queue."""
-    attributes = sqs_client(queue_url.rsplit("/", 2)[0]).get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-    )
+    depth = local_queue(queue_url).depth()
+    return depth.visible, depth.in_flight
 
 
 def seed_ids(queue_url: str, bodies: list[str]) -> dict[str, str]:

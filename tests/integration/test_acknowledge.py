@@ -16,7 +16,7 @@ from sqs_ack.bookkeeping import prepare
 from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.target_settings import TargetSettings
 
-from localenv.sqs import sqs_client
+from localenv.sqs import local_queue, seed, sqs_client
 from tests.integration.jobs import MASKING, SEALED_MAPS, fetch
 
 if TYPE_CHECKING:
@@ -41,9 +41,7 @@ INSERT = "insert into sqs_staging.logins values (%s, %s, %s, %s, %s)"
 def received(queue_url: str, count: int) -> list[dict[str, Any]]:
     """Send `count` messages and receive them all (hidden for 10 minutes)."""
     client = sqs_client(queue_url.rsplit("/", 2)[0])
-    for start in range(0, count, 10):
-        entries = [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(min(10, count - start))]
-        client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    seed(local_queue(queue_url), [f"m{i}" for i in range(count)])
     messages: list[dict[str, Any]] = []
     while len(messages) < count:
         messages += client.receive_message(
@@ -53,10 +51,7 @@ def received(queue_url: str, count: int) -> list[dict[str, Any]]:
 
 
 def in_flight(queue_url: str) -> int:
-    attributes = sqs_client(queue_url.rsplit("/", 2)[0]).get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(local_queue(queue_url).depth().in_flight)
 
 
 def stage(database: Database, rows: list[tuple[Any, ...]], ddl: str = STAGING) -> None:

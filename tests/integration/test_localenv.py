@@ -28,7 +28,7 @@ from localenv.postgres import (
 from localenv.process import alive, free_port, port_open, stop_pidfile
 from localenv.sample import sample_bodies
 from localenv.settings import Settings
-from localenv.sqs import ensure_queue, queue_depth, seed, sqs_client, start_sqs_server
+from localenv.sqs import ensure_queue, local_queue, seed, sqs_client, start_sqs_server
 from localenv.summary import summarize
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def test_moto_server_takes_the_reference_queue_url_and_stops(state_dir: Path) ->
     queue_url = client.create_queue(QueueName="login-queue")["QueueUrl"]
     assert queue_url == f"{endpoint}/000000000000/login-queue"
     bodies = sample_bodies(25)
-    seed(client, queue_url, bodies)
+    seed(local_queue(queue_url), bodies)
     received: list[str] = []
     while messages := client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
         "Messages"
@@ -127,9 +127,9 @@ def test_ensure_queue_starts_and_seeds_only_once(state_dir: Path) -> None:
     endpoint = f"http://localhost:{free_port()}"
     queue_url = f"{endpoint}/000000000000/login-queue"
     assert ensure_queue(endpoint, queue_url, "us-east-1", state_dir) is True
-    assert queue_depth(sqs_client(endpoint), queue_url) == 100
+    assert local_queue(queue_url).depth().total == 100
     assert ensure_queue(endpoint, queue_url, "us-east-1", state_dir) is False
-    assert queue_depth(sqs_client(endpoint), queue_url) == 100
+    assert local_queue(queue_url).depth().total == 100
     with pytest.raises(LocalEnvError, match="check tap-sqs-logins queue_url"):
         ensure_queue(endpoint, f"{endpoint}/000000000000/missing-queue", "us-east-1", state_dir)
 
@@ -240,7 +240,7 @@ def test_summary_counts_this_run_only(database: Settings, state_dir: Path) -> No
     start_sqs_server(port, state_dir=state_dir)
     endpoint = f"http://localhost:{port}"
     queue_url = sqs_client(endpoint).create_queue(QueueName="login-queue")["QueueUrl"]
-    seed(sqs_client(endpoint), queue_url, sample_bodies(3))
+    seed(local_queue(queue_url), sample_bodies(3))
     with psycopg.connect(dsn(database), autocommit=True) as conn:
         conn.execute("CREATE SCHEMA sqs_staging; CREATE SCHEMA sqs_logins")
         conn.execute(

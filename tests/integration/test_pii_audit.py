@@ -16,7 +16,7 @@ import pytest
 
 from keys import rsa_key_pair
 from localenv.sample import sample_bodies
-from localenv.sqs import seed, sqs_client
+from localenv.sqs import local_queue, seed
 from tap_sqs_logins.privacy.sealing import unseal
 from tests.conftest import REPO
 from tests.integration.jobs import BIN, JOB, MASKING, SEALED_MAPS, job_env, pg_dump, queue_counts
@@ -71,7 +71,7 @@ def test_no_raw_pii_downstream_and_sealed_copy_opens_off_pipeline(
     queue_url: str, database: Database, tmp_path: Path
 ) -> None:
     bodies = sample_bodies(40, seed=11)
-    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, [*bodies, *POISON])
+    seed(local_queue(queue_url), [*bodies, *POISON])
     private_pem, public_key = rsa_key_pair()
     private_key = tmp_path / "private.pem"
     private_key.write_bytes(private_pem)
@@ -143,7 +143,7 @@ DERIVED = {"__source__": "logins", "__else__": None, "message_id": "message_id"}
 def test_the_job_refuses_a_side_door_before_receiving(
     queue_url: str, database: Database, maps: dict, problem: str
 ) -> None:
-    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, sample_bodies(5, seed=3))
+    seed(local_queue(queue_url), sample_bodies(5, seed=3))
     env = job_env(queue_url, database, TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(maps))
     run = subprocess.run(
         [str(BIN / "meltano"), "run", JOB],

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from localenv.sample import sample_bodies
-from localenv.sqs import seed, sqs_client
+from localenv.sqs import local_queue, seed
 from tests.conftest import REPO, Database
 from tests.integration.jobs import (
     BIN,
@@ -54,17 +54,12 @@ def user_logins(database: Database) -> list[tuple]:
 
 
 def queue_depth(queue_url: str) -> int:
-    attributes = sqs_client(queue_url.rsplit("/", 2)[0]).get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["All"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
+    return int(local_queue(queue_url).depth().total)
 
 
 def test_job_loads_each_valid_message_once_masked(queue_url: str, database: Database) -> None:
     bodies = sample_bodies(100)
-    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, bodies)
+    seed(local_queue(queue_url), bodies)
     today = datetime.now(timezone.utc).date().isoformat()
 
     meltano_run([JOB], queue_url, database)
@@ -83,9 +78,8 @@ def test_job_loads_each_valid_message_once_masked(queue_url: str, database: Data
 
 
 def test_block_form_and_redelivery_add_no_rows(queue_url: str, database: Database) -> None:
-    client = sqs_client(queue_url.rsplit("/", 2)[0])
     bodies = sample_bodies(30, seed=7)
-    seed(client, queue_url, bodies)
+    seed(local_queue(queue_url), bodies)
     meltano_run(BLOCKS, queue_url, database)
     first = Counter(user_logins(database))
     assert sum(first.values()) == sum(1 for b in bodies if "user_id" in json.loads(b))
@@ -100,7 +94,7 @@ def test_the_catalog_is_discovered_once_per_tap_settings(
     queue_url: str, database: Database, tmp_path: Path
 ) -> None:
     """The tap is installed as a copy (not -e), so Meltano reuses its catalog between runs."""
-    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, sample_bodies(30))
+    seed(local_queue(queue_url), sample_bodies(30))
     fifo = {"TAP_SQS_LOGINS_INCLUDE_FIFO_FIELDS": "true"}  # a setting that changes the schema
     discovered = []
     for number, settings in enumerate([{}, {}, fifo, fifo]):
@@ -127,7 +121,7 @@ def test_tap_cli_works_without_credentials(flag: str, tmp_path: Path) -> None:
 
 
 def test_tap_runs_alone_with_a_config_file(queue_url: str, tmp_path: Path) -> None:
-    seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, sample_bodies(10))
+    seed(local_queue(queue_url), sample_bodies(10))
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps(

@@ -91,3 +91,16 @@ def test_no_secret_is_committed_outside_the_dev_demo_password() -> None:
         if (plugin["name"], name) in sensitive
     }
     assert committed == {("dev", "target-postgres", "password")}
+
+
+def test_both_plugins_install_the_same_copy_of_the_tap() -> None:
+    """A copy (Meltano caches the extractor's catalog), reinstalled for both at once (Makefile)."""
+    extractor = plugin("extractors", "tap-sqs-logins")["pip_url"].split()
+    loader = plugin("loaders", "target-postgres")["pip_url"].split()
+    assert extractor == ["./tap-sqs-logins"]
+    assert loader[loader.index("./tap-sqs-logins") - 1] != "-e"  # not editable
+    makefile = (REPO / "Makefile").read_text()
+    rule = makefile.split(".meltano/.installed: .meltano/.plugins $(TAP_SOURCES)\n")[1]
+    recipe = rule.split("\n\n")[0]
+    assert "--plugin-type extractor tap-sqs-logins" in recipe
+    assert "--plugin-type loader target-postgres" in recipe

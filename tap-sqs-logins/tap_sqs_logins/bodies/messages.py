@@ -1,10 +1,10 @@
 """Judge an SQS message body: a deliverable login, or a reason to quarantine it.
 
-This is the pipeline's one judge (PLAN.md, Contract 1): a login it passes always fits
-``user_logins``, and the SQL only casts it. ``parse_login`` raises nothing but
-``Rejected``, whatever the body. Reasons name rules and the fixed login field names
-only, never a key or a value of the body: a rejected body may hold raw personal data
-(even in its key names), and reasons are stored, logged and sent as message attributes.
+This is the pipeline's one judge: a login it passes always fits ``user_logins``, and the
+SQL only casts it. ``parse_login`` raises nothing but ``Rejected``, whatever the body.
+Reasons name rules and the fixed login field names only, never a key or a value of the
+body: a rejected body may hold raw personal data (even in its key names), and reasons are
+stored, logged and sent as message attributes.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def load_private_key(private_key_pem: bytes) -> rsa.RSAPrivateKey:
 
 
 def unseal(private_key: bytes | rsa.RSAPrivateKey, sealed: str) -> str:
-    """Recover the original of one sealed value (either format) with the private key.
+    """Recover the original of one sealed value with the private key.
 
     Raises:
         ValueError: If the key is not an RSA private key, or the value does not open with
@@ -84,14 +84,12 @@ def unseal(private_key: bytes | rsa.RSAPrivateKey, sealed: str) -> str:
     if isinstance(private_key, bytes):
         private_key = load_private_key(private_key)
     version, *parts = sealed.split(":")
-    if parts and (version != VERSION or len(parts) != 3):
+    if version != VERSION or len(parts) != 3:
         msg = f"not a sealed value: expected {VERSION}:<key>:<nonce>:<ciphertext>"
         raise ValueError(msg)
-    wrapped, *encrypted = (_base64(part) for part in parts or [sealed])
+    wrapped, nonce, ciphertext = (_base64(part) for part in parts)
     try:
-        data = private_key.decrypt(wrapped, OAEP)
-        if encrypted:  # the first format is the value itself, RSA-OAEP
-            data = AESGCM(data).decrypt(encrypted[0], encrypted[1], AAD)
+        data = AESGCM(private_key.decrypt(wrapped, OAEP)).decrypt(nonce, ciphertext, AAD)
     except (ValueError, InvalidTag):
         msg = "the sealed value does not open with this key (altered, or another key's)"
         raise ValueError(msg) from None
