@@ -17,10 +17,10 @@ from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.target_settings import TargetSettings
 
 from localenv.sqs import sqs_client
-from tests.integration.jobs import MASKING, SEALED_MAPS, fetch
+from tests.harness.jobs import MASKING, SEALED_MAPS, fetch
 
 if TYPE_CHECKING:
-    from tests.conftest import Database
+    from tests.harness.services import Database
 
 
 def acknowledge(dsn: str, config: dict) -> Counter[str]:

@@ -29,22 +29,22 @@ import pytest
 import yaml
 
 from localenv.sample import sample_bodies
-from tests.conftest import REPO
-from tests.integration.jobs import (
-    BIN,
+from tests.harness.jobs import (
     KEY,
     KillPoint,
     freeze_at,
     mask,
-    meltano,
     new_queues,
     queue_counts,
     seed_ids,
     tail,
 )
+from tests.harness.project import BIN, REPO, meltano, package_index, scrubbed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+pytestmark = [pytest.mark.meltano, pytest.mark.slow]
 
 TARGET_CSV = "meltanolabs-target-csv==0.5.0"
 VISIBILITY = 30  # the least visibility_timeout: the runs below outlast it
@@ -95,15 +95,9 @@ class Recipe:
     queue_url: str
 
 
-def scrubbed(home: Path, **variables: str) -> dict[str, str]:
-    """A user's shell: HOME, PATH, LANG, this machine's certificates and package index
-    settings (for uv and pip to reach PyPI), and only the given variables."""
-    machine = {
-        name: value
-        for name, value in os.environ.items()
-        if name.startswith(("SSL_CERT_", "PIP_", "UV_")) or name == "REQUESTS_CA_BUNDLE"
-    }
-    return {**machine, "HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **variables}
+def shell(home: Path, **variables: str) -> dict[str, str]:
+    """A user's shell at `home` that reaches PyPI (for uv and pip), with only `variables`."""
+    return scrubbed(**package_index(), HOME=str(home), **variables)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +113,7 @@ def recipe(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Recip
         subprocess.run(command, check=True, capture_output=True)
     git_config = base / "gitconfig"  # GitHub, for git (and so for pip): the bare repository
     git_config.write_text(f'[url "file://{bare}"]\n\tinsteadOf = {GITHUB}\n')
-    env = scrubbed(Path(os.environ["HOME"]), GIT_CONFIG_GLOBAL=str(git_config))
+    env = shell(Path(os.environ["HOME"]), GIT_CONFIG_GLOBAL=str(git_config))
     meltano(env, "init", "project", "--no-usage-stats", project=base)
     root = base / "project"
     (base / "target-csv.yml").write_text(yaml.safe_dump(TARGET_DEFINITION))
@@ -429,7 +423,7 @@ def test_config_test_passes_on_an_empty_queue_and_never_hides_or_deletes(
     busy, _ = new_queues(sqs_endpoint)
     seed_ids(busy, sample_bodies(30))
     for queue_url, visible in ((empty, 0), (busy, 30)):
-        env = scrubbed(
+        env = shell(
             tmp_path,
             TAP_SQS_LOGINS_QUEUE_URL=queue_url,
             TAP_SQS_LOGINS_MASK_KEY=KEY,
@@ -450,7 +444,7 @@ def test_config_test_passes_on_an_empty_queue_and_never_hides_or_deletes(
 def test_config_test_names_the_missing_setting(
     project: Path, queue_url: str, sqs_endpoint: str, tmp_path: Path, unset: str, named: str
 ) -> None:
-    env = scrubbed(
+    env = shell(
         tmp_path,
         TAP_SQS_LOGINS_QUEUE_URL=queue_url,
         TAP_SQS_LOGINS_MASK_KEY=KEY,

@@ -40,14 +40,16 @@ import pytest
 
 from localenv.sample import sample_bodies
 from localenv.sqs import sqs_client
-from tests.conftest import REPO
-from tests.integration.jobs import JOB, KEY, delivered, expected_rows, queue_counts, seed_ids
+from tests.harness.jobs import JOB, KEY, delivered, expected_rows, queue_counts, seed_ids
+from tests.harness.project import REPO, scrubbed
 
 if TYPE_CHECKING:
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = [pytest.mark.meltano, pytest.mark.slow]
 
 HOME = os.environ.get("HOME", "/root")
-PLAIN = {"HOME": HOME, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+PLAIN = scrubbed()
 CRON = {"HOME": HOME, "LOGNAME": "root", "PATH": "/usr/bin:/bin", "SHELL": "/bin/sh"}
 DOCKER_STOP_GRACE = 10  # seconds `docker stop` waits before SIGKILL
 TIMEOUT = 600

@@ -1,7 +1,7 @@
 """Meltano refuses a second run of a job whose state id is already running.
 
 Its heartbeat must be 5 minutes old before the same state id runs again, unless `--force` is
-given. Workers therefore run with their own state ids (`bin/worker`, tests/integration/
+given. Workers therefore run with their own state ids (`bin/worker`, tests/
 test_workers.py).
 """
 
@@ -12,9 +12,10 @@ import uuid
 from typing import TYPE_CHECKING
 
 import psutil
+import pytest
 
 from localenv.sample import sample_bodies
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     find_child,
     job_env,
     run_job,
@@ -26,7 +27,9 @@ from tests.integration.jobs import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 
 def test_a_second_run_of_the_same_state_id_is_refused(

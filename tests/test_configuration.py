@@ -9,20 +9,15 @@ job must stage, acknowledge and transform in that database, and empty the queue.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
-import yaml
 
 from localenv.sample import sample_bodies
-from tests.conftest import REPO
-from tests.integration.jobs import (
-    BIN,
+from tests.harness.jobs import (
     JOB,
     KEY,
     delivered,
@@ -32,57 +27,14 @@ from tests.integration.jobs import (
     queue_counts,
     seed_ids,
 )
+from tests.harness.project import BIN, REPO, WAYS, copy_project, scrubbed, set_target
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
 
-NOWHERE = "postgres-host-unset.invalid"
-WAYS = ("meltano.yml", "meltano config set", ".env", "shell")
-
-
-def copy_project(tmp_path: Path) -> Path:
-    """A copy of the Meltano project whose target-postgres points at no server."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("transform", "tap-sqs-logins", "sqs-ack"):
-        shutil.copytree(
-            REPO / name, project / name, ignore=shutil.ignore_patterns("target", "logs")
-        )
-    meltano = yaml.safe_load((REPO / "meltano.yml").read_text())
-    for setting in next(p for p in meltano["plugins"]["loaders"])["settings"]:
-        if setting["name"] in ("host", "database"):
-            setting["value"] = NOWHERE if setting["name"] == "host" else "no_such_database"
-    (project / "meltano.yml").write_text(yaml.safe_dump(meltano, sort_keys=False))
-    (project / ".meltano").mkdir(mode=0o700)
-    for kind in ("extractors", "loaders", "utilities"):
-        (project / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
-    return project
-
-
-def set_target(way: str, project: Path, env: dict[str, str], host: str, database: str) -> None:
-    """Point target-postgres at host/database one way; the shell variables are set only last."""
-    if way == "meltano.yml":
-        meltano = yaml.safe_load((project / "meltano.yml").read_text())
-        target = meltano["plugins"]["loaders"][0]
-        target["config"] = {**target.get("config", {}), "host": host, "database": database}
-        (project / "meltano.yml").write_text(yaml.safe_dump(meltano, sort_keys=False))
-    elif way == "meltano config set":
-        for name, value in (("host", host), ("database", database)):
-            subprocess.run(
-                [str(BIN / "meltano"), "config", "set", "target-postgres", name, value],
-                cwd=project,
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-    elif way == ".env":
-        (project / ".env").write_text(
-            f"TARGET_POSTGRES_HOST={host}\nTARGET_POSTGRES_DATABASE={database}\n"
-        )
-    else:
-        env.update(TARGET_POSTGRES_HOST=host, TARGET_POSTGRES_DATABASE=database)
+pytestmark = pytest.mark.meltano
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -119,11 +71,6 @@ def test_every_step_follows_the_target_setting(
         )
     assert outcomes == {"deleted": 39, "left": 1}, outcomes  # the sample's foreign message
     assert queue_counts(queue_url) == (0, 1)  # that message waits for the redrive policy
-
-
-def scrubbed(**variables: str) -> dict[str, str]:
-    """A user's shell: HOME, PATH, LANG and only the given variables."""
-    return {"HOME": os.environ["HOME"], "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **variables}
 
 
 def test_a_production_environment_without_queue_url_fails_naming_it(tmp_path: Path) -> None:

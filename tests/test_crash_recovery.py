@@ -17,9 +17,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+import pytest
 
 from localenv.sample import sample_bodies
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     KillPoint,
     counts,
     delivered,
@@ -40,7 +41,9 @@ from tests.integration.jobs import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = [pytest.mark.meltano, pytest.mark.slow]
 
 VISIBILITY = 30  # the tap's minimum: a killed run's messages return after it
 PER_RUN = "600"  # messages a crashed run reads, so every kill point has work to interrupt

@@ -18,23 +18,22 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+import pytest
+
 from localenv.process import free_port
 from localenv.sample import sample_bodies
 from orchestrate import cron
 from orchestrate.schedules import load
-from tests.conftest import REPO
-from tests.integration.jobs import BIN, delivered, expected_rows, job_env, queue_counts, seed_ids
-from tests.integration.orchestration import (  # noqa: F401  (fixture)
-    AlertReceiver,
-    alert_receiver,
-    project_copy,
-    scrubbed,
-)
+from tests.harness.jobs import BIN, delivered, expected_rows, job_env, queue_counts, seed_ids
+from tests.harness.orchestration import AlertReceiver, project_copy
+from tests.harness.project import REPO, documented_shell
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 FLOCK = shutil.which("flock") or "/usr/bin/flock"  # util-linux, as cron lines use it
 
@@ -174,14 +173,14 @@ def cron_project(root: Path, alert_file: Path) -> tuple[Path, str]:
 def test_a_failed_run_alerts_the_webhook_and_the_command(
     queue_url: str,
     database: Database,
-    alert_receiver: AlertReceiver,  # noqa: F811
+    alert_receiver: AlertReceiver,
     tmp_path: Path,
 ) -> None:
     seed_ids(queue_url, sample_bodies(5, foreign_index=None))
     alert_file = tmp_path / "alerts.txt"
     project, command = cron_project(tmp_path / "project", alert_file)
     closed_port = str(free_port())  # the job's database does not answer: the run fails
-    env = scrubbed(
+    env = documented_shell(
         job_env(
             queue_url,
             database,
@@ -213,7 +212,7 @@ def test_a_stalled_schedule_alerts_once(queue_url: str, database: Database, tmp_
     success.touch()
     lock = cron_dir / "sqs-logins-every-15-minutes.lock"
     holder = subprocess.Popen([FLOCK, str(lock), "/bin/sleep", "120"])  # a run that hangs
-    env = scrubbed(job_env(queue_url, database))
+    env = documented_shell(job_env(queue_url, database))
     try:
         for _ in range(100):  # until the holder has the lock
             if subprocess.run([FLOCK, "-n", str(lock), "true"], check=False).returncode:

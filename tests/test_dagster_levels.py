@@ -17,10 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import REPO
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+pytestmark = pytest.mark.meltano
 
 DAGSTER_PYTHON = REPO / ".meltano" / "utilities" / "dagster" / "venv" / "bin" / "python"
 DRIVER = """

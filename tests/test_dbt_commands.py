@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from localenv.sample import sample_bodies
-from tests.conftest import REPO
-from tests.integration.jobs import BIN, JOB, KEY, seed_ids
-from tests.integration.test_configuration import WAYS, copy_project, set_target
+from tests.harness.jobs import BIN, JOB, KEY, seed_ids
+from tests.harness.project import REPO, WAYS, copy_project, scrubbed, set_target
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 COMMANDS = (
     "debug",
@@ -63,18 +64,15 @@ def configured_project(
 ) -> tuple[Path, dict[str, str]]:
     """A project copy whose target-postgres is set `way`, after one run of the job; its env."""
     project = copy_project(tmp_path)
-    env = {
-        "HOME": os.environ.get("HOME", "/root"),
-        "PATH": "/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "TAP_SQS_LOGINS_QUEUE_URL": queue_url,
-        "TAP_SQS_LOGINS_ENDPOINT_URL": queue_url.rsplit("/", 2)[0],
-        "TAP_SQS_LOGINS_MASK_KEY": KEY,
-        "TAP_SQS_LOGINS_WAIT_TIME_SECONDS": "0",
-        "TARGET_POSTGRES_PORT": str(database.port),
-        "TARGET_POSTGRES_USER": database.user,
-        "TARGET_POSTGRES_PASSWORD": database.password,
-    }
+    env = scrubbed(
+        TAP_SQS_LOGINS_QUEUE_URL=queue_url,
+        TAP_SQS_LOGINS_ENDPOINT_URL=queue_url.rsplit("/", 2)[0],
+        TAP_SQS_LOGINS_MASK_KEY=KEY,
+        TAP_SQS_LOGINS_WAIT_TIME_SECONDS="0",
+        TARGET_POSTGRES_PORT=str(database.port),
+        TARGET_POSTGRES_USER=database.user,
+        TARGET_POSTGRES_PASSWORD=database.password,
+    )
     set_target(way, project, env, database.host, database.name)
     seed_ids(queue_url, sample_bodies(10, seed=31, foreign_index=None))
     invoke(project, env, "run", JOB)  # the staging tables the models read

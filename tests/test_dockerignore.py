@@ -12,7 +12,7 @@ import subprocess
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import REPO
+from tests.harness.project import REPO
 
 
 def docker_pattern(pattern: str) -> re.Pattern[str]:

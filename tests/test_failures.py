@@ -23,13 +23,15 @@ from localenv.postgres import (
 )
 from localenv.process import free_port
 from localenv.sample import sample_bodies
-from tests.integration.jobs import job_env, queue_counts, run_job, seed_ids
+from tests.harness.jobs import job_env, queue_counts, run_job, seed_ids
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 SCRAM_PASSWORD = "right-password"  # noqa: S105 - a throwaway server's
 

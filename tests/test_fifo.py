@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from localenv.sqs import sqs_client
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     delivered,
     expected_rows,
     fetch,
@@ -31,7 +31,9 @@ from tests.integration.jobs import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 
 def fifo_queues(endpoint: str) -> tuple[str, str]:

@@ -11,16 +11,22 @@ import json
 import logging
 import subprocess
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib import RecordMessage
 
-from hostile import (
+from localenv.sample import sample_bodies
+from tap_sqs_logins import testing
+from tap_sqs_logins.client import Message
+from tap_sqs_logins.pii_guard import build_mapper
+from tap_sqs_logins.streams import login_record
+from tap_sqs_logins.testing import MASKING_MAPS, records, run_tap
+from tap_sqs_logins.testing.hostile import (
     FIELDS,
     REASON,
     UNSTORABLE,
@@ -30,16 +36,15 @@ from hostile import (
     quotes_the_body,
     strings_in,
 )
-from localenv.sample import sample_bodies
-from tap_harness import MASKING_MAPS, records, run_tap
-from tap_sqs_logins.client import Message
-from tap_sqs_logins.pii_guard import build_mapper
-from tap_sqs_logins.streams import login_record
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
-    from tests.conftest import Database
+    from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+    from tests.harness.services import Database
+
+# The tap's in-process SQS here, not tests/conftest.py's moto server.
+sqs, queue_url, config = testing.sqs, testing.queue_url, testing.config
 TARGET_POSTGRES = REPO / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/login-queue"
 SETTINGS = {
@@ -192,6 +197,7 @@ def test_generated_bodies_end_to_end_with_a_dead_letter_queue(
     assert copies["Attributes"]["ApproximateNumberOfMessages"] == str(len(poison))
 
 
+@pytest.mark.meltano
 def test_target_postgres_loads_one_row_per_hostile_message(
     sqs: Any, queue_url: str, config: dict[str, Any], database: Database, tmp_path: Path
 ) -> None:

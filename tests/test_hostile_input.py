@@ -2,7 +2,7 @@
 
 The queue has a redrive policy (maxReceiveCount 2) into a dead-letter queue that the tap also
 copies poison to, and holds valid logins mixed with every class of hostile body
-(tests/integration/hostile.py). The database's time zone is far from UTC, so that a date taken
+(tap_sqs_logins.testing.hostile). The database's time zone is far from UTC, so that a date taken
 from a local timestamp would be another day. The job runs twice (and, in the second test, as
 two workers at once) with the sealed copy on; both runs must exit 0.
 """
@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psycopg
+import pytest
 
-from keys import rsa_key_pair
 from localenv.sample import sample_bodies
 from localenv.sqs import sqs_client
-from tests.conftest import REPO
-from tests.integration.hostile import DLQ_MAX_SIZE, hostile_corpus
-from tests.integration.jobs import (
+from tap_sqs_logins.testing import rsa_key_pair
+from tap_sqs_logins.testing.hostile import DLQ_MAX_SIZE, hostile_corpus
+from tests.harness.jobs import (
     SEALED_MAPS,
     drain,
     fetch,
@@ -33,12 +33,15 @@ from tests.integration.jobs import (
     seed_ids,
     tail,
 )
-from tests.integration.test_workers import start_worker, worker_ids  # noqa: F401  (fixture)
+from tests.harness.orchestration import start_worker
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = [pytest.mark.meltano, pytest.mark.slow]
 
 
 def far_time_zone(now: datetime) -> str:
@@ -162,7 +165,7 @@ def test_hostile_bodies_with_workers_at_once(
     sqs_endpoint: str,
     database: Database,
     tmp_path: Path,
-    worker_ids: list[str],  # noqa: F811
+    worker_ids: list[str],
 ) -> None:
     day = utc_day()
     env, case, queue, dead = set_up(sqs_endpoint, database, "hostile-workers")

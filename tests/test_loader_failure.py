@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from localenv.sample import sample_bodies
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     delivered,
     expected_rows,
     fetch,
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 MESSAGES = 1500
 VISIBILITY = "600"  # far longer than the test: a message not offered back stays hidden

@@ -134,6 +134,7 @@ def test_ensure_queue_starts_and_seeds_only_once(state_dir: Path) -> None:
         ensure_queue(endpoint, f"{endpoint}/000000000000/missing-queue", "us-east-1", state_dir)
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("wheel", [False, True], ids=["system-binaries", "pgserver-wheel"])
 def test_private_postgres_starts_with_password_and_stops(state_dir: Path, wheel: bool) -> None:
     bindir = find_bindir(wheel=wheel)
@@ -153,6 +154,7 @@ def test_private_postgres_starts_with_password_and_stops(state_dir: Path, wheel:
     assert not port_open("localhost", port)
 
 
+@pytest.mark.postgres
 def test_ensure_postgres_starts_a_private_server_with_user_logins(
     job: Settings, state_dir: Path
 ) -> None:
@@ -167,6 +169,7 @@ def test_ensure_postgres_starts_a_private_server_with_user_logins(
     assert ensure_postgres(*args, state_dir=state_dir) == (True, False)  # reuses its data
 
 
+@pytest.mark.postgres
 def test_ensure_postgres_leaves_an_existing_user_logins_alone(database: Settings) -> None:
     with psycopg.connect(dsn(database), autocommit=True) as conn:
         conn.execute("CREATE TABLE public.user_logins (user_id text, note text)")
@@ -178,6 +181,7 @@ def test_ensure_postgres_leaves_an_existing_user_logins_alone(database: Settings
         assert conn.execute("SELECT * FROM public.user_logins").fetchall() == [("u1", "kept")]
 
 
+@pytest.mark.postgres
 def test_ensure_postgres_creates_a_missing_database_on_a_found_server(server: Settings) -> None:
     name = f"localenv_test_{uuid.uuid4().hex[:8]}"
     try:
@@ -190,6 +194,7 @@ def test_ensure_postgres_creates_a_missing_database_on_a_found_server(server: Se
         drop_database(dsn(server), name)
 
 
+@pytest.mark.postgres
 def test_up_then_stop_leaves_nothing_running(
     job: Settings, state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -223,6 +228,7 @@ def test_up_then_stop_leaves_nothing_running(
     assert not list(state_dir.glob("*.pid")) and not (state_dir / "pgdata/postmaster.pid").exists()
 
 
+@pytest.mark.postgres
 def test_summary_says_what_is_missing_instead_of_failing(database: Settings) -> None:
     closed = f"http://localhost:{free_port()}"
     settings = replace(
@@ -235,6 +241,7 @@ def test_summary_says_what_is_missing_instead_of_failing(database: Settings) -> 
     assert f"psql -h {database.host} -p {database.port}" in text
 
 
+@pytest.mark.postgres
 def test_summary_counts_this_run_only(database: Settings, state_dir: Path) -> None:
     port = free_port()
     start_sqs_server(port, state_dir=state_dir)

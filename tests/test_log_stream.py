@@ -20,13 +20,14 @@ import pytest
 
 from localenv.process import free_port
 from localenv.sample import sample_bodies
-from tests.conftest import REPO
-from tests.integration.hostile import hostile_corpus
-from tests.integration.jobs import BIN, JOB, fetch, job_env, seed_ids
-from tests.integration.orchestration import system_database  # noqa: F401  (fixture)
+from tap_sqs_logins.testing.hostile import hostile_corpus
+from tests.harness.jobs import BIN, JOB, fetch, job_env, seed_ids
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 LEVELS = {"debug", "info", "warning", "error", "critical"}
 TAP, LOADER, DBT = "tap-sqs-logins--postgres", "target-postgres", "dbt-postgres"  # the job's
@@ -205,7 +206,7 @@ def test_the_console_format_shows_the_same_levels_as_text(
 def test_dagster_forwards_each_line_at_its_level(
     queue_url: str,
     database: Database,
-    system_database: str,  # noqa: F811
+    system_database: str,
 ) -> None:
     seed_mixed_queue(queue_url)
     env = {**job_env(queue_url, database, **secrets()), "MELTANO_DATABASE_URI": system_database}

@@ -8,7 +8,6 @@ would, from a scrubbed environment.
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
@@ -21,13 +20,13 @@ from hypothesis import strategies as st
 
 from localenv.mask_key import GENERATED, VARIABLE, ensure_mask_key
 from tap_sqs_logins.masking import check_key
-from tests.conftest import REPO
+from tests.harness.project import REPO, scrubbed
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 TARGETS = ("run", "orchestrate", "worker")
-SCRUBBED = {"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+SCRUBBED = scrubbed()
 
 
 def checkout(workdir: Path) -> Path:

@@ -18,8 +18,7 @@ import pytest
 
 from localenv.sample import sample_bodies
 from orchestrate import alerts
-from tests.conftest import REPO
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     delivered,
     expected_rows,
     job_env,
@@ -27,11 +26,14 @@ from tests.integration.jobs import (
     seed_ids,
     tail,
 )
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 PLUGIN_DBT = REPO / ".meltano" / "utilities" / "dbt-postgres" / "venv" / "bin" / "dbt"
 

@@ -28,29 +28,24 @@ import pytest
 from localenv.postgres import conninfo, drop_database
 from localenv.process import free_port
 from localenv.sample import sample_bodies
-from tests.conftest import REPO
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     BIN,
     delivered,
     expected_rows,
     job_env,
-    meltano,
     queue_counts,
     seed_ids,
 )
-from tests.integration.orchestration import (  # noqa: F401  (fixtures)
-    AlertReceiver,
-    alert_receiver,
-    project_copy,
-    scrubbed,
-    system_database,
-)
+from tests.harness.orchestration import AlertReceiver, project_copy
+from tests.harness.project import REPO, documented_shell, meltano
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = [pytest.mark.meltano, pytest.mark.slow]
 
 JOB = "sqs_logins_every_15_minutes"  # the Dagster name of schedule sqs-logins-every-15-minutes
 
@@ -59,7 +54,7 @@ JOB = "sqs_logins_every_15_minutes"  # the Dagster name of schedule sqs-logins-e
 def dagster_env(
     queue_url: str,
     database: Database,
-    system_database: str,  # noqa: F811
+    system_database: str,
     tmp_path: Path,
 ) -> Iterator[dict[str, str]]:
     """The job's environment plus a throwaway Dagster home and database on the test server."""
@@ -254,7 +249,7 @@ def launch(env: dict[str, str], job: str = JOB) -> None:
     subprocess.run(
         [str(BIN / "meltano"), "invoke", "dagster:launch", job],
         cwd=REPO,
-        env=scrubbed(env),
+        env=documented_shell(env),
         check=True,
         capture_output=True,
         timeout=300,
@@ -264,7 +259,7 @@ def launch(env: dict[str, str], job: str = JOB) -> None:
 def test_a_failed_run_and_a_stalled_schedule_alert_the_webhook(
     queue_url: str,
     dagster_env: dict[str, str],
-    alert_receiver: AlertReceiver,  # noqa: F811
+    alert_receiver: AlertReceiver,
     tmp_path: Path,
 ) -> None:
     seed_ids(queue_url, sample_bodies(5, foreign_index=None))
@@ -277,7 +272,7 @@ def test_a_failed_run_and_a_stalled_schedule_alert_the_webhook(
     }
     meltano(env, "invoke", "dagster:createdb")
     log = tmp_path / "daemon.log"
-    daemon = start_daemon(scrubbed(env), log)
+    daemon = start_daemon(documented_shell(env), log)
     try:
         launch(env)
         failed = alert_receiver.wait_for("failed", timeout=600)
@@ -295,7 +290,9 @@ def test_a_failed_run_and_a_stalled_schedule_alert_the_webhook(
 
     # The web UI (`make ui`) shows the run, its status and its duration.
     port = free_port()
-    ui = start_meltano(scrubbed({**env, "DAGSTER_UI_PORT": str(port)}), tmp_path / "ui.log", "ui")
+    ui = start_meltano(
+        documented_shell({**env, "DAGSTER_UI_PORT": str(port)}), tmp_path / "ui.log", "ui"
+    )
     try:
         [run] = graphql(port, RUNS_QUERY, ui, tmp_path / "ui.log")["runsOrError"]["results"]
     finally:
@@ -318,7 +315,7 @@ def test_the_daemon_started_by_absolute_path_from_a_scrubbed_environment_runs_a_
     bodies = sample_bodies(20, foreign_index=None)
     seed_ids(queue_url, bodies)
     env = {
-        **scrubbed(dagster_env),
+        **documented_shell(dagster_env),
         "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),  # the copy shares transform/
         "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
     }

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from localenv.sample import sample_bodies
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     delivered,
     expected_rows,
     job_env,
@@ -22,12 +22,14 @@ from tests.integration.jobs import (
     seed_ids,
     tail,
 )
-from tests.integration.over_limit_proxy import OverLimitProxy
+from tests.harness.over_limit_proxy import OverLimitProxy
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 LIMIT = 60
 MESSAGES = 150

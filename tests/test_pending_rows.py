@@ -11,16 +11,19 @@ from collections import Counter
 from datetime import date
 from typing import TYPE_CHECKING
 
+import pytest
 from sqs_ack.acknowledge import follow
 from sqs_ack.bookkeeping import prepare
 from sqs_ack.target_settings import TargetSettings
 
 from tap_sqs_logins.fields import login_schema
-from tests.conftest import REPO
-from tests.integration.test_transform import add_messages, db, login, poison
+from tests.harness.project import REPO
+from tests.test_transform import add_messages, db, login, poison
 
 if TYPE_CHECKING:
-    from tests.integration.test_transform import Database
+    from tests.test_transform import Database
+
+pytestmark = pytest.mark.meltano
 
 __all__ = ["db"]  # the fixture
 TARGET = REPO / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / "target-postgres"

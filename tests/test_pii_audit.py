@@ -14,17 +14,19 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
-from keys import rsa_key_pair
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tap_sqs_logins.sealing import unseal
-from tests.conftest import REPO
-from tests.integration.jobs import BIN, JOB, MASKING, SEALED_MAPS, job_env, pg_dump, queue_counts
+from tap_sqs_logins.testing import rsa_key_pair
+from tests.harness.jobs import BIN, JOB, MASKING, SEALED_MAPS, job_env, pg_dump, queue_counts
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 POISON = [
     '{"ip": "203.0.113.199", "device_id": "911-91-1911"}',  # no user_id

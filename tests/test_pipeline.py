@@ -14,8 +14,7 @@ import pytest
 
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
-from tests.conftest import REPO, Database
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     BIN,
     JOB,
     KEY,
@@ -25,9 +24,14 @@ from tests.integration.jobs import (
     run_job,
     tail,
 )
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 BLOCKS = ["tap-sqs-logins--postgres", "target-postgres", "dbt-postgres:run"]
 

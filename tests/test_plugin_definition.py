@@ -7,14 +7,14 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from meltano.core.plugin.base import PluginDefinition, PluginType
 
-REPO = Path(__file__).parents[2]
+from tests.harness.project import REPO
+
 TAP_DIR = REPO / "tap-sqs-logins"
 DEFINITION = yaml.safe_load((TAP_DIR / "tap-sqs-logins.yml").read_text())
 PROJECT = yaml.safe_load((REPO / "meltano.yml").read_text())

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
 from tap_sqs_logins.settings import SETTINGS
+from tests.harness.project import REPO
 
-REPO = Path(__file__).parents[2]
 PROJECT = yaml.safe_load((REPO / "meltano.yml").read_text())
 POSTGRES_EXTRACTOR = "tap-sqs-logins--postgres"  # the job's: acknowledgement loader (sqs-ack)
 

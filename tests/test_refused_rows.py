@@ -17,9 +17,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import psycopg
+import pytest
 
 from localenv.sample import sample_bodies
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     delivered,
     expected_rows,
     fetch,
@@ -33,7 +34,9 @@ from tests.integration.jobs import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
+
+pytestmark = pytest.mark.meltano
 
 REFUSING = """
 alter table public.user_logins add constraint no_v13 check (app_version <> 13);

@@ -15,10 +15,14 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from tests.conftest import REPO
+import pytest
+
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+pytestmark = pytest.mark.slow
 
 TAP_DIR = REPO / "tap-sqs-logins"
 LEFT_BEHIND = shutil.ignore_patterns(

@@ -1,6 +1,6 @@
 """The dbt transform against a real PostgreSQL: exactly-once delivery into user_logins.
 
-Each test gets a throwaway database (tests/conftest.py) and runs the dbt that Meltano
+Each test gets a throwaway database (tests/harness/services.py) and runs the dbt that Meltano
 installed from meltano.yml's pins on the project in transform/.
 """
 
@@ -20,11 +20,14 @@ import pytest
 from psycopg import sql
 from sqs_ack.bookkeeping import prepare
 
-from tests.conftest import REPO
-from tests.conftest import Database as ServerDatabase
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.harness.services import Database as ServerDatabase
+
+pytestmark = pytest.mark.meltano
 
 TRANSFORM_DIR = REPO / "transform"
 PLUGIN_DBT = REPO / ".meltano" / "utilities" / "dbt-postgres" / "venv" / "bin" / "dbt"

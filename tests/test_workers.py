@@ -11,9 +11,6 @@ own): a first run is not concurrent-safe, and the README says to make it before 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import uuid
 from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -22,8 +19,7 @@ import psycopg
 import pytest
 
 from localenv.sample import sample_bodies
-from tests.conftest import REPO
-from tests.integration.jobs import (
+from tests.harness.jobs import (
     delivered,
     expected_rows,
     fetch,
@@ -34,33 +30,14 @@ from tests.integration.jobs import (
     seed_ids,
     tail,
 )
-from tests.integration.orchestration import system_database  # noqa: F401  (fixture)
+from tests.harness.orchestration import WORKERS, start_worker
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
 
-WORKER = REPO / "bin" / "worker"
-WORKERS = 4
-
-
-@pytest.fixture
-def worker_ids() -> Iterator[list[str]]:
-    """Fresh worker ids; their system directories are removed afterwards."""
-    run = uuid.uuid4().hex[:6]
-    ids = [f"test-{run}-{n}" for n in range(1, WORKERS + 1)]
-    yield ids
-    for worker_id in ids:
-        shutil.rmtree(REPO / ".meltano" / "workers" / worker_id, ignore_errors=True)
-
-
-def start_worker(env: dict[str, str], worker_id: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(WORKER), worker_id], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+pytestmark = [pytest.mark.meltano, pytest.mark.slow]
 
 
 def system_runs(uri: str) -> list[tuple[object, ...]]:
@@ -72,7 +49,7 @@ def system_runs(uri: str) -> list[tuple[object, ...]]:
 def test_four_workers_of_one_checkout_deliver_each_message_once(
     sqs_endpoint: str,
     database: Database,
-    system_database: str,  # noqa: F811
+    system_database: str,
     tmp_path: Path,
     worker_ids: list[str],
 ) -> None:

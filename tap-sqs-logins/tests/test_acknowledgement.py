@@ -20,10 +20,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tap_harness import REGION, records, run_tap, sample_logins
 from tap_sqs_logins import acknowledgement
 from tap_sqs_logins.acknowledgement import BOOKMARK
 from tap_sqs_logins.client import SqsQueue
+from tap_sqs_logins.testing import REGION, records, run_tap, sample_logins
 
 BATCH = 20  # records per bookmark here: moto in process slows down with thousands queued
 

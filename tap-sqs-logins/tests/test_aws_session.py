@@ -11,9 +11,9 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_harness import REGION, records, run_tap
 from tap_sqs_logins.aws_session import AwsSessionError, aws_session
 from tap_sqs_logins.client import QueueError, SqsQueue
+from tap_sqs_logins.testing import REGION, records, run_tap
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from tap_harness import MASK_KEY, MASKING_MAPS, REGION, in_process_sqs, sample_logins
 from tap_sqs_logins.tap import TapSqsLogins
+from tap_sqs_logins.testing import MASK_KEY, MASKING_MAPS, REGION, in_process_sqs, sample_logins
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_harness import REGION, records, run_tap
 from tap_sqs_logins.client import Message, QueueError, SqsQueue, message_size
 from tap_sqs_logins.dead_letters import LEFT_FOR_REDRIVE, DeadLetterQueue
+from tap_sqs_logins.testing import REGION, records, run_tap
 
 SMALL_QUEUE = 1024  # bytes: the smallest MaximumMessageSize SQS allows
 STANDARD_SOURCE = "https://sqs.us-east-1.amazonaws.com/000000000000/login-queue"

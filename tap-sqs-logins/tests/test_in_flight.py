@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tap_harness import LOGIN, records, run_tap
 from tap_sqs_logins import in_flight
 from tap_sqs_logins.acknowledgement import AFTER_STATE, LOADER, ON_EMIT
 from tap_sqs_logins.client import Message, OverLimitError, SqsQueue
@@ -23,6 +22,7 @@ from tap_sqs_logins.in_flight import (
     in_flight_budget,
 )
 from tap_sqs_logins.receiving import ConcurrentReceiver
+from tap_sqs_logins.testing import LOGIN, records, run_tap
 
 LOGGER = logging.getLogger("test-in-flight")
 

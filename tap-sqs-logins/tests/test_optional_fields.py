@@ -9,12 +9,11 @@ import boto3
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_harness import LOGIN, REGION, records, run_tap
 from tap_sqs_logins import fields
 from tap_sqs_logins.fields import LOGIN_SCHEMA
 from tap_sqs_logins.pii_guard import check_pii_is_masked
 from tap_sqs_logins.tap import TapSqsLogins
-from test_envelopes import envelope
+from tap_sqs_logins.testing import LOGIN, REGION, envelope, records, run_tap
 
 OPT_IN = ("include_message_attributes", "include_fifo_fields", "unwrap_sns")
 NEW_FIELDS = {"message_attributes", "message_group_id", "sequence_number"}

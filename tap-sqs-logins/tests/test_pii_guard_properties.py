@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import RemoveRecordTransform
 
-from keys import rsa_key_pair
 from tap_sqs_logins.canary import canary_record
 from tap_sqs_logins.fields import login_schema
 from tap_sqs_logins.map_outcomes import LOADER_FIELDS, OUTCOME_FIELDS, maps_reading_logins
 from tap_sqs_logins.pii_guard import MaskingMapper, check_pii_is_masked
+from tap_sqs_logins.testing import rsa_key_pair
 
 LOGGER = logging.getLogger("test-pii-guard-properties")
 PUBLIC_KEY = rsa_key_pair()[1]

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_harness import records, run_tap
 from tap_sqs_logins.client import Message, QueueError, SqsQueue
 from tap_sqs_logins.heartbeat import Heartbeat
 from tap_sqs_logins.receiving import ConcurrentReceiver
+from tap_sqs_logins.testing import records, run_tap
 
 LOGGER = logging.getLogger("test-receiving")
 LOGIN = {"user_id": "u1", "app_version": "1.0", "device_type": "ios", "ip": "10.1.2.3"}

@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from singer_sdk.exceptions import ConfigValidationError
 
-from keys import rsa_key_pair
-from tap_harness import MASKING_MAPS, records, run_tap
 from tap_sqs_logins.sealing import OAEP, Sealer, unseal
+from tap_sqs_logins.testing import MASKING_MAPS, records, rsa_key_pair, run_tap
 
 SEALED_MAP = {
     "__source__": "logins",

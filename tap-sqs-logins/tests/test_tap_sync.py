@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tap_harness import LOGIN, MASK_KEY, MASKING_MAPS, records, run_tap
 from tap_sqs_logins.masking import Pseudonymizer
+from tap_sqs_logins.testing import LOGIN, MASK_KEY, MASKING_MAPS, records, run_tap
 
 
 def send(sqs: Any, queue_url: str, *bodies: str) -> None:

@@ -10,12 +10,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psutil
@@ -23,14 +21,14 @@ import psycopg
 
 from localenv.postgres import find_bindir
 from localenv.sqs import sqs_client
-from tests.conftest import REPO
+from tests.harness.project import BIN, REPO
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
 
-BIN = Path(sys.executable).parent
 KEY = "integration-test-key-0123456789"
 JOB = "sqs-logins-to-postgres"
 STEP = 0.02  # seconds a frozen process may run between checks of its kill point
@@ -122,21 +120,6 @@ def start_job(env: dict[str, str], log: Path, *options: str) -> subprocess.Popen
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-
-
-def meltano(env: dict[str, str], *args: str, project: Path = REPO) -> str:
-    """Output of `meltano <args>` in `project`; fails the test on a non-zero exit."""
-    result = subprocess.run(
-        [str(BIN / "meltano"), *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
 
 
 def run_job(env: dict[str, str], log: Path, *options: str) -> int:

@@ -1,11 +1,10 @@
-"""Fixtures and helpers shared by the orchestrator, cron and worker tests."""
+"""Fixtures and helpers of the orchestrator, cron and worker tests."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -16,13 +15,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from localenv.postgres import conninfo, create_database, drop_database
-from tests.conftest import REPO
+from tests.harness.project import REPO
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.conftest import Database
+    from tests.harness.services import Database
 
 
 def project_copy(root: Path) -> Path:
@@ -38,6 +37,28 @@ def project_copy(root: Path) -> Path:
         (root / ".meltano").mkdir(exist_ok=True)
         (root / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
     return root
+
+
+WORKER = REPO / "bin" / "worker"
+WORKERS = 4
+
+
+@pytest.fixture
+def worker_ids() -> Iterator[list[str]]:
+    """Fresh worker ids; their system directories are removed afterwards."""
+    run = uuid.uuid4().hex[:6]
+    ids = [f"test-{run}-{n}" for n in range(1, WORKERS + 1)]
+    yield ids
+    for worker_id in ids:
+        shutil.rmtree(REPO / ".meltano" / "workers" / worker_id, ignore_errors=True)
+
+
+def start_worker(env: dict[str, str], worker_id: str, log: Path) -> subprocess.Popen[bytes]:
+    """Start `bin/worker <worker_id>`, its output going to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(WORKER), worker_id], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def database_uri(database: Database, name: str) -> str:
@@ -56,23 +77,6 @@ def system_database(database: Database) -> Iterator[str]:
     create_database(admin, name)
     yield database_uri(database, name)
     drop_database(admin, name)
-
-
-# The variables the README tells users to set for the job, Dagster and the alerts: a scrubbed
-# environment (`env -i`) passes only these, with cron's PATH.
-DOCUMENTED = re.compile(
-    r"(TAP_SQS_LOGINS|TARGET_POSTGRES|DAGSTER|ALERT)_[A-Z_]+|MELTANO_(DATABASE_URI|ENVIRONMENT)"
-)
-
-
-def scrubbed(env: dict[str, str]) -> dict[str, str]:
-    """`env -i HOME=… PATH=/usr/bin:/bin LANG=C.UTF-8` plus the documented variables of `env`."""
-    return {
-        "HOME": os.environ.get("HOME", "/root"),
-        "PATH": "/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        **{name: value for name, value in env.items() if DOCUMENTED.fullmatch(name)},
-    }
 
 
 @dataclass

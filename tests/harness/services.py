@@ -1,4 +1,4 @@
-"""Real services for the integration tests: a PostgreSQL server and an SQS-compatible server.
+"""Real services for the tests: a PostgreSQL server and an SQS-compatible server.
 
 Postgres: the server at TARGET_POSTGRES_HOST:PORT (default localhost:5432) when one answers,
 otherwise a private one started for the session. Every test gets its own throwaway database,
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -28,8 +27,6 @@ from localenv.sqs import sqs_client, start_sqs_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)

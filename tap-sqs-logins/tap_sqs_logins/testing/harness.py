@@ -1,8 +1,4 @@
-"""Shared pieces for the tap's tests: an in-process SQS (moto), sample logins and a tap runner.
-
-The project's own tests (tests/unit at the repository root) use them too, through the root
-pytest ``pythonpath``; this directory is their one home.
-"""
+"""An in-process SQS (moto) with its fixtures, sample logins and SNS envelopes, a tap runner."""
 
 from __future__ import annotations
 
@@ -43,6 +39,7 @@ LOGIN = {
     "device_id": "593-47-5928",
 }
 FOREIGN_MESSAGE = {"foo": "oops_wrong_msg_type", "bar": "123"}
+TOPIC = "arn:aws:sns:us-east-1:123456789012:logins"
 
 
 @contextmanager
@@ -82,11 +79,13 @@ def sqs() -> Iterator[Any]:
 
 @pytest.fixture
 def queue_url(sqs: Any) -> str:
+    """A new queue on the in-process SQS."""
     return str(sqs.create_queue(QueueName="login-queue")["QueueUrl"])
 
 
 @pytest.fixture
 def config(queue_url: str, tmp_path: Path) -> dict[str, Any]:
+    """The tap's config for that queue: masking maps and key, no long polling."""
     return {
         "queue_url": queue_url,
         "journal_dir": str(tmp_path / "journal"),
@@ -117,6 +116,23 @@ def sample_logins(count: int, foreign_index: int | None = None) -> list[str]:
     return bodies
 
 
+def envelope(kind: Any = "Notification", message: Any = "", attributes: Any = None) -> str:
+    """An SNS envelope as SQS receives it with raw message delivery off (AWS's example)."""
+    body = {
+        "Type": kind,
+        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "TopicArn": TOPIC,
+        "Message": message,
+        "Timestamp": "2026-05-02T00:54:06.655Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLEw6JRN",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-f3.pem",
+    }
+    if attributes is not None:
+        body["MessageAttributes"] = attributes
+    return json.dumps(body, allow_nan=True)
+
+
 def run_tap(
     config: dict[str, Any], state: dict[str, Any] | None = None, out: io.StringIO | None = None
 ) -> list[dict[str, Any]]:
@@ -131,4 +147,5 @@ def run_tap(
 
 
 def records(messages: list[dict[str, Any]], stream: str = "logins") -> list[dict[str, Any]]:
+    """The records of `stream` among Singer messages."""
     return [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == stream]
