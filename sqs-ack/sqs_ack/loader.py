@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
@@ -109,10 +109,10 @@ def _tap_config(paths: list[Path]) -> Mapping[str, Any]:
     """The tap's settings: ``--tap-config`` files, or its variables behind it in Meltano."""
     from tap_sqs_logins.tap import TapSqsLogins  # a second's import: after target-postgres starts
 
-    files = [str(path) for path in paths] or None
+    files: list[PurePath | str] = [str(path) for path in paths]
     _nest_object_settings(os.environ, TapSqsLogins)
     try:
-        tap = TapSqsLogins(config=files, parse_env_config=True, setup_mapper=False)
+        tap = TapSqsLogins(config=files or None, parse_env_config=True, setup_mapper=False)
     except ConfigValidationError as error:
         _fail(f"tap-sqs-logins settings: {'; '.join(error.errors)}")
     config: Mapping[str, Any] = tap.config

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import psycopg
@@ -67,7 +67,7 @@ def mask(field: str, value: str | None) -> str | None:
     return f"m2:{key_id}:" + hmac.new(KEY.encode(), message, hashlib.sha256).hexdigest()
 
 
-def expected_rows(bodies: list[str], day: str) -> Counter[tuple]:
+def expected_rows(bodies: list[str], day: str) -> Counter[tuple[object, ...]]:
     rows = []
     for body in bodies:
         login = json.loads(body)
@@ -207,7 +207,7 @@ def freeze_at(job: subprocess.Popen[bytes], point: KillPoint, log: Path) -> psut
 
 def _alive(process: psutil.Process) -> bool:
     try:
-        return process.status() != psutil.STATUS_ZOMBIE
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
@@ -287,18 +287,18 @@ def delivered(database: Database) -> Counter[tuple[object, ...]]:
 def fetch(database: Database, query: str) -> list[tuple[object, ...]]:
     """All rows of `query` in `database`."""
     with psycopg.connect(database.dsn) as conn:
-        return conn.execute(query).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query).fetchall()
 
 
-def row_count(conn: psycopg.Connection[tuple[object, ...]], table: str) -> int:
+def row_count(conn: psycopg.Connection[tuple[Any, ...]], table: str) -> int:
     """Rows of `table`; 0 while it does not exist."""
     if conn.execute("select to_regclass(%s)", [table]).fetchone() == (None,):
         return 0
-    row = conn.execute(f"select count(*) from {table}").fetchone()  # type: ignore[arg-type]  # noqa: S608
+    row = conn.execute(f"select count(*) from {table}").fetchone()  # noqa: S608
     return int(row[0]) if row else 0
 
 
-def counts(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int, int]:
+def counts(conn: psycopg.Connection[tuple[Any, ...]]) -> tuple[int, int]:
     """Rows delivered and quarantined so far."""
     return (
         row_count(conn, "public.user_logins"),

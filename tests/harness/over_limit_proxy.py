@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 RECEIVE = "AmazonSQS.ReceiveMessage"
+Reply = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 OVER_LIMIT = {"__type": "com.amazonaws.sqs#OverLimit", "message": "Too many messages in flight"}
 
 
@@ -59,8 +60,8 @@ class OverLimitProxy:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
-    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple:
-        connection = http.client.HTTPConnection(self._target.hostname, self._target.port)
+    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        connection = http.client.HTTPConnection(self._target.hostname or "", self._target.port)
         try:
             connection.request(method, path, body, headers)
             response = connection.getresponse()
@@ -68,7 +69,7 @@ class OverLimitProxy:
         finally:
             connection.close()
 
-    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple:
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         if headers.get("X-Amz-Target") != RECEIVE:
             return self.forward(method, path, headers, body)
         with self._receiving:
