@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tests.harness.services import Database
 
 
-def acknowledge(dsn: str, config: dict) -> Counter[str]:
+def acknowledge(dsn: str, config: dict[str, Any]) -> Counter[str]:
     """Settle every committed staging row, as the loader does once target-postgres ends."""
     return follow(TargetSettings(dsn, "sqs_staging", 8, 3), config, lambda: False)
 
@@ -81,7 +81,9 @@ def test_deletes_exactly_the_committed_deliverable_rows_once(
         messages[22:24],
         messages[24:],
     )
-    rows = [(m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in valid]
+    rows: list[tuple[Any, ...]] = [
+        (m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in valid
+    ]
     rows += [(m["MessageId"], queue_url, m["ReceiptHandle"], "bad", None) for m in poison_kept]
     rows += [
         (m["MessageId"], queue_url, m["ReceiptHandle"], "bad", "dlq-id")
@@ -200,7 +202,9 @@ def test_legacy_log_migrates_and_old_settled_rows_are_pruned(
         ({**SEALED_MAPS, "sealed-logins": SEALED_MAPS["sealed_logins"]}, "splits stream names"),
     ],
 )
-def test_maps_the_acknowledgement_cannot_check_are_refused(maps: dict, error: str) -> None:
+def test_maps_the_acknowledgement_cannot_check_are_refused(
+    maps: dict[str, Any], error: str
+) -> None:
     with pytest.raises(DerivedStreamError, match="stream_maps") as raised:
         derived_streams({"stream_maps": maps})
     assert error in str(raised.value)

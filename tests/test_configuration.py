@@ -63,7 +63,7 @@ def test_every_step_follows_the_target_setting(
     today = datetime.now(timezone.utc).date().isoformat()
     assert delivered(database) == expected_rows(bodies, today)
     with psycopg.connect(database.dsn) as conn:
-        outcomes = dict(
+        outcomes: dict[str, int] = dict(
             conn.execute(
                 "select coalesce(_ack_outcome, 'pending'), count(*) from sqs_staging.logins"
                 " group by 1"
@@ -110,7 +110,7 @@ def invoke(plugin: str, queue_url: str, tmp_path: Path) -> list[dict[str, object
         check=True,
     )
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    return [line["record"] for line in lines if line["type"] == "RECORD"]  # type: ignore[misc]
+    return [line["record"] for line in lines if line["type"] == "RECORD"]
 
 
 def test_only_the_postgres_jobs_variant_runs_in_loader_mode(

@@ -24,9 +24,9 @@ from localenv.process import free_port
 from localenv.sample import sample_bodies
 from orchestrate import cron
 from orchestrate.schedules import load
-from tests.harness.jobs import BIN, delivered, expected_rows, job_env, queue_counts, seed_ids
+from tests.harness.jobs import delivered, expected_rows, job_env, queue_counts, seed_ids
 from tests.harness.orchestration import AlertReceiver, project_copy
-from tests.harness.project import REPO, documented_shell
+from tests.harness.project import BIN, REPO, documented_shell
 
 if TYPE_CHECKING:
     from pathlib import Path

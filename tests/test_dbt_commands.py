@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from localenv.sample import sample_bodies
-from tests.harness.jobs import BIN, JOB, KEY, seed_ids
-from tests.harness.project import REPO, WAYS, copy_project, scrubbed, set_target
+from tests.harness.jobs import JOB, KEY, seed_ids
+from tests.harness.project import BIN, REPO, WAYS, copy_project, scrubbed, set_target
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -12,7 +12,7 @@ import random
 import uuid
 from collections import Counter
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,6 +29,7 @@ from tests.harness.jobs import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from tests.harness.services import Database
@@ -75,7 +76,7 @@ def seed_groups(queue_url: str, groups: dict[str, list[str]]) -> dict[str, tuple
     return sent
 
 
-LAYOUTS = {
+LAYOUTS: dict[str, Callable[[random.Random], dict[str, int]]] = {
     # The issue's case: 21 messages in 2 groups took 3 runs.
     "two groups of 21": lambda rng: {"a": 21, "b": 21},
     # Groups of every size, one of poison only, one longer than two commit rounds.
@@ -83,7 +84,7 @@ LAYOUTS = {
 }
 
 
-def dead_letters(queue_url: str) -> dict[str, dict[str, object]]:
+def dead_letters(queue_url: str) -> dict[str, dict[str, Any]]:
     """Every copy on the dead-letter queue, with its group: {source message id: message}."""
     client = sqs_client(queue_url.rsplit("/", 2)[0])
     copies = {}

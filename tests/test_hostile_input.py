@@ -13,7 +13,7 @@ import json
 import random
 from collections import Counter
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -63,7 +63,9 @@ def redrive_queues(endpoint: str, name: str) -> tuple[str, str]:
     return queue, dead
 
 
-def set_up(endpoint: str, database: Database, name: str) -> tuple[dict, dict, str, str]:
+def set_up(
+    endpoint: str, database: Database, name: str
+) -> tuple[dict[str, str], dict[str, Any], str, str]:
     """Seed the mixed queue; return (env, {message id: body}, queue, dead-letter queue)."""
     corpus = hostile_corpus()
     valid = corpus.valid + sample_bodies(150, seed=17, foreign_index=None)
@@ -96,7 +98,9 @@ def set_up(endpoint: str, database: Database, name: str) -> tuple[dict, dict, st
     return env, {"sent": sent, "verdicts": verdicts, "secrets": corpus.secrets}, queue, dead
 
 
-def check_outcome(database: Database, case: dict, queue: str, dead: str, day: str) -> None:
+def check_outcome(
+    database: Database, case: dict[str, Any], queue: str, dead: str, day: str
+) -> None:
     """Every valid login delivered once with its UTC day; everything else kept exactly once."""
     verdicts: dict[str, str] = case["verdicts"]
     delivered = Counter(

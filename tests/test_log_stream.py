@@ -21,8 +21,8 @@ import pytest
 from localenv.process import free_port
 from localenv.sample import sample_bodies
 from tap_sqs_logins.testing.hostile import hostile_corpus
-from tests.harness.jobs import BIN, JOB, fetch, job_env, seed_ids
-from tests.harness.project import REPO
+from tests.harness.jobs import JOB, fetch, job_env, seed_ids
+from tests.harness.project import BIN, REPO
 
 if TYPE_CHECKING:
     from tests.harness.services import Database
@@ -100,7 +100,9 @@ def parse(line: str) -> dict[str, object]:
     return record
 
 
-def of(records: list[dict[str, object]], step: str, logger: str | None = None) -> list[dict]:
+def of(
+    records: list[dict[str, object]], step: str, logger: str | None = None
+) -> list[dict[str, object]]:
     """The lines of one step (plugin name), optionally of one of its loggers."""
     return [
         r

@@ -29,7 +29,6 @@ from localenv.postgres import conninfo, drop_database
 from localenv.process import free_port
 from localenv.sample import sample_bodies
 from tests.harness.jobs import (
-    BIN,
     delivered,
     expected_rows,
     job_env,
@@ -37,7 +36,7 @@ from tests.harness.jobs import (
     seed_ids,
 )
 from tests.harness.orchestration import AlertReceiver, project_copy
-from tests.harness.project import REPO, documented_shell, meltano
+from tests.harness.project import BIN, REPO, documented_shell, meltano
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

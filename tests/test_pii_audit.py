@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -18,8 +18,8 @@ from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tap_sqs_logins.sealing import unseal
 from tap_sqs_logins.testing import rsa_key_pair
-from tests.harness.jobs import BIN, JOB, MASKING, SEALED_MAPS, job_env, pg_dump, queue_counts
-from tests.harness.project import REPO
+from tests.harness.jobs import JOB, MASKING, SEALED_MAPS, job_env, pg_dump, queue_counts
+from tests.harness.project import BIN, REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -143,7 +143,7 @@ DERIVED = {"__source__": "logins", "__else__": None, "message_id": "message_id"}
     ],
 )
 def test_the_job_refuses_a_side_door_before_receiving(
-    queue_url: str, database: Database, maps: dict, problem: str
+    queue_url: str, database: Database, maps: dict[str, Any], problem: str
 ) -> None:
     seed(sqs_client(queue_url.rsplit("/", 2)[0]), queue_url, sample_bodies(5, seed=3))
     env = job_env(queue_url, database, TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(maps))

@@ -7,7 +7,7 @@ import os
 import subprocess
 from collections import Counter
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -15,7 +15,6 @@ import pytest
 from localenv.sample import sample_bodies
 from localenv.sqs import seed, sqs_client
 from tests.harness.jobs import (
-    BIN,
     JOB,
     KEY,
     expected_rows,
@@ -24,7 +23,7 @@ from tests.harness.jobs import (
     run_job,
     tail,
 )
-from tests.harness.project import REPO
+from tests.harness.project import BIN, REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,7 +48,7 @@ def meltano_run(tasks: list[str], queue_url: str, database: Database) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
 
 
-def user_logins(database: Database) -> list[tuple]:
+def user_logins(database: Database) -> list[tuple[Any, ...]]:
     with psycopg.connect(database.dsn) as conn:
         return conn.execute(
             "select user_id, device_type, masked_ip, masked_device_id, locale, app_version,"

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # singer-sdk's dependency; no stubs installed
 from meltano.core.plugin.base import PluginDefinition, PluginType
 
 from tests.harness.project import REPO
@@ -35,17 +35,22 @@ def _script() -> Any:
 @pytest.fixture(scope="module")
 def about() -> dict[str, Any]:
     command = [sys.executable, "-m", "tap_sqs_logins.tap", "--about", "--format=json"]
-    return json.loads(subprocess.run(command, check=True, capture_output=True).stdout)
+    about: dict[str, Any] = json.loads(
+        subprocess.run(command, check=True, capture_output=True).stdout
+    )
+    return about
 
 
-def test_capabilities_are_the_true_ones_everywhere(about: dict) -> None:
+def test_capabilities_are_the_true_ones_everywhere(about: dict[str, Any]) -> None:
     assert "batch" not in about["capabilities"]
     assert "activate-version" not in about["capabilities"]
     assert "structured-logging" in about["capabilities"]
     assert DEFINITION["capabilities"] == about["capabilities"] == EXTRACTOR["capabilities"]
 
 
-def test_every_setting_is_declared_with_label_kind_and_the_tap_description(about: dict) -> None:
+def test_every_setting_is_declared_with_label_kind_and_the_tap_description(
+    about: dict[str, Any],
+) -> None:
     properties = about["settings"]["properties"]
     settings = {s["name"]: s for s in DEFINITION["settings"]}
     assert list(settings) == list(properties)
@@ -65,7 +70,7 @@ def test_every_setting_is_declared_with_label_kind_and_the_tap_description(about
     assert required <= set(properties)
 
 
-def test_each_setting_shows_the_taps_default_as_its_value(about: dict) -> None:
+def test_each_setting_shows_the_taps_default_as_its_value(about: dict[str, Any]) -> None:
     """As Hub definitions do: `value:` is the default Meltano shows and passes."""
     for setting in DEFINITION["settings"]:
         prop = about["settings"]["properties"][setting["name"]]

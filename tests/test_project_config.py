@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import yaml
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]  # singer-sdk's dependency; no stubs installed
 
 from tap_sqs_logins.settings import SETTINGS
 from tests.harness.project import REPO
@@ -11,7 +13,7 @@ PROJECT = yaml.safe_load((REPO / "meltano.yml").read_text())
 POSTGRES_EXTRACTOR = "tap-sqs-logins--postgres"  # the job's: acknowledgement loader (sqs-ack)
 
 
-def plugin(kind: str, name: str) -> dict:
+def plugin(kind: str, name: str) -> dict[str, Any]:
     return next(p for p in PROJECT["plugins"][kind] if p["name"] == name)
 
 
@@ -47,7 +49,7 @@ def test_masking_and_local_addresses_are_not_repeated_in_meltano_yml() -> None:
     base = plugin("extractors", "tap-sqs-logins")
     assert "stream_maps" not in base.get("config", {})
     assert "default" not in SETTINGS.to_dict()["properties"]["queue_url"]
-    tap_config = {
+    tap_config: dict[str, dict[str, Any]] = {
         environment["name"]: next(
             (
                 p.get("config", {})

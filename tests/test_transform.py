@@ -74,13 +74,15 @@ class Database:
         """Open a connection to the database."""
         return psycopg.connect(self.server.dsn, autocommit=autocommit)
 
-    def query(self, statement: str | sql.Composable, params: Any = None) -> list[tuple[Any, ...]]:
+    def query(self, statement: str | sql.Composed, params: Any = None) -> list[tuple[Any, ...]]:
         """Run one statement and return its rows (empty if it returns none)."""
         with self.connect() as conn:
             cur = conn.execute(statement, params)
             return cur.fetchall() if cur.description else []
 
-    def dbt_popen(self, *args: str, dbt_vars: dict[str, str] | None = None) -> subprocess.Popen:
+    def dbt_popen(
+        self, *args: str, dbt_vars: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         """Start `dbt ARGS` on the transform project with its own target and log dirs."""
         run_dir = self.workdir / uuid.uuid4().hex
         env = {
@@ -310,7 +312,7 @@ def test_failed_delivery_records_nothing(db: Database) -> None:
 
 
 # Ways a table refuses a row, each with a login it refuses and what the reason names.
-REFUSALS = [
+REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     (
         "ALTER TABLE user_logins ADD CONSTRAINT no_v13 CHECK (app_version <> 13)",
         {"app_version": "13.0"},
@@ -424,8 +426,9 @@ def test_concurrent_runs_deliver_once(db: Database) -> None:
 
 def sessions_waiting(db: Database) -> int:
     """How many sessions of `db` wait for a lock."""
-    return db.query(
+    count: int = db.query(
         "SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
         " WHERE NOT l.granted AND d.datname = %s",
         [db.server.name],
     )[0][0]
+    return count

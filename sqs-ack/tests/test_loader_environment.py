@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -17,7 +18,7 @@ MAPS = {
 }
 
 
-def flatten(value: dict, prefix: str = "") -> dict:
+def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Meltano's way of writing an object setting into its variable: dotted keys."""
     flat = {}
     for key, inner in value.items():
@@ -48,7 +49,7 @@ objects = st.recursive(
 
 
 @given(objects)
-def test_any_nested_object_round_trips(value: dict) -> None:
+def test_any_nested_object_round_trips(value: dict[str, Any]) -> None:
     environ = {"TAP_SQS_LOGINS_STREAM_MAP_CONFIG": json.dumps(flatten(value))}
     _nest_object_settings(environ, TapSqsLogins)
     assert json.loads(environ["TAP_SQS_LOGINS_STREAM_MAP_CONFIG"]) == value

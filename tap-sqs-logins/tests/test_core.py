@@ -31,7 +31,7 @@ TapTestClass = get_tap_test_class(
 )
 
 
-class TestTapSqsLogins(TapTestClass):
+class TestTapSqsLogins(TapTestClass):  # type: ignore[misc,valid-type]  # built at runtime
     """The standard suite; the tap leaves what it reads in flight, so each sync gets fresh logins.
 
     The runner syncs once for the class (``runner``) and again in ``stream_connections``.

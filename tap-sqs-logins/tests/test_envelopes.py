@@ -12,6 +12,7 @@ import ipaddress
 import json
 import logging
 import re
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -41,7 +42,7 @@ from tap_sqs_logins.testing.hostile import (
 
 LOGIN = {"user_id": "u-1", "app_version": "2.3.0", "device_type": "ios", "ip": "10.0.0.7"}
 ALL_ON = Options(include_message_attributes=True, include_fifo_fields=True, unwrap_sns=True)
-SETTINGS = {"stream_maps": MASKING_MAPS, "mask_key": "unit-test-key-0123456789"}
+SETTINGS: dict[str, Any] = {"stream_maps": MASKING_MAPS, "mask_key": "unit-test-key-0123456789"}
 SETTINGS |= {"allow_raw_pii": False}
 MASKING = build_mapper(SETTINGS, logging.getLogger("test-envelopes")).stream_maps["logins"][0]
 SNS_REASON = re.compile(

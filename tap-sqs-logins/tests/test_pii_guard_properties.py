@@ -224,7 +224,7 @@ def emitted(mapper: MaskingMapper, record: dict[str, Any]) -> list[Any]:
     outputs: list[Any] = []
     for stream_map in mapper.stream_maps["logins"]:
         try:
-            output = stream_map.transform(copy.deepcopy(record))
+            output: object = stream_map.transform(copy.deepcopy(record))
         except Exception as error:
             output = f"error: {type(error).__name__}"
         outputs.append((stream_map.stream_alias, output))

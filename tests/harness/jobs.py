@@ -237,10 +237,10 @@ def seed_ids(queue_url: str, bodies: list[str]) -> dict[str, str]:
     return sent
 
 
-def drain(queue_url: str) -> list[dict[str, object]]:
+def drain(queue_url: str) -> list[dict[str, Any]]:
     """Receive every visible message of a queue (hiding them for 10 minutes)."""
     client = sqs_client(queue_url.rsplit("/", 2)[0])
-    messages: list[dict[str, object]] = []
+    messages: list[dict[str, Any]] = []
     while batch := client.receive_message(
         QueueUrl=queue_url,
         MaxNumberOfMessages=10,
@@ -284,7 +284,7 @@ def delivered(database: Database) -> Counter[tuple[object, ...]]:
     return Counter(fetch(database, USER_LOGINS))
 
 
-def fetch(database: Database, query: str) -> list[tuple[object, ...]]:
+def fetch(database: Database, query: str) -> list[tuple[Any, ...]]:
     """All rows of `query` in `database`."""
     with psycopg.connect(database.dsn) as conn:
         return conn.execute(query).fetchall()

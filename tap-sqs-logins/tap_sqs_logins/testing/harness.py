@@ -30,7 +30,7 @@ MASKING_MAPS = {
     }
 }
 # One valid login, as a producer sends it.
-LOGIN = {
+LOGIN: dict[str, Any] = {
     "user_id": "424cdd21-063a-43a7-b91b-7ca1a833afae",
     "app_version": "2.3.0",
     "device_type": "android",
