@@ -1,6 +1,6 @@
 """Any body gives a deliverable record that fits user_logins, or a quarantine record; never a crash.
 
-Property-based (Hypothesis) over classes of hostile bodies (tap-sqs-logins/tests/hostile.py), then
+Property-based (Hypothesis) over classes of hostile bodies (tap_sqs_logins.testing.hostile), then
 the same classes end to end: through ``TapSqsLogins.sync_all()`` on moto, into a real
 PostgreSQL with the SQL's casts, and through the real target-postgres.
 """
