@@ -72,11 +72,10 @@ stop:  ## Stop the services `make run` started, and nothing else.
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m localenv stop; fi
 
 PY_DIRS := tap-sqs-logins sqs-ack localenv tests bench orchestrate transform
-lint: $(VENV)/.installed  ## Ruff, mypy (strict) on both packages, sqlfluff on the dbt SQL.
+lint: $(VENV)/.installed  ## Ruff, mypy (strict, pyproject.toml's files), sqlfluff on the dbt SQL.
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
-	cd tap-sqs-logins && $(BIN)/mypy tap_sqs_logins
-	cd sqs-ack && $(BIN)/mypy sqs_ack
+	$(BIN)/mypy
 	$(BIN)/sqlfluff lint transform
 
 readme: $(VENV)/.installed  ## Regenerate the settings table of tap-sqs-logins/README.md.

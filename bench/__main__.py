@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         python = ensure_venv()
         with LocalStack(python, logs / "localstack.log") as sqs, server(STATE) as pg:
             ctx = runs.Context(sqs.endpoint, pg, logs, args.wait_time)
-            data = {"started": stamp, "args": vars(args), "logs": str(logs), "env": _settings()}
+            data: dict[str, Any] = {
+                "started": stamp,
+                "args": vars(args),
+                "logs": str(logs),
+                "env": _settings(),
+            }
             data["machine"] = report.machine(pg)
             print(report.machine_line(data["machine"]), flush=True)
             results = [] if args.skip_job and args.skip_baselines else table(ctx, args)
@@ -88,12 +94,12 @@ def table(ctx: runs.Context, args: argparse.Namespace) -> list[runs.Result]:
     if results:
         print(report.progress(results[0], results[0].seconds), flush=True)
     for n in args.counts:
-        cases = []
+        cases: list[Callable[[], runs.Result]] = []
         if not args.skip_baselines:
-            cases += [lambda n=n: runs.naive(ctx, n)]
-            cases += [lambda n=n, t=t: runs.drain(ctx, n, t) for t in (1, 4)]
+            cases += [partial(runs.naive, ctx, n)]
+            cases += [partial(runs.drain, ctx, n, t) for t in (1, 4)]
         if not args.skip_job:
-            cases.append(lambda n=n: _fresh_job(ctx, n))
+            cases.append(partial(_fresh_job, ctx, n))
         for case in cases:
             started = time.monotonic()
             result = case()

@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -77,11 +77,11 @@ class Server:
         finally:
             drop_database(self.dsn(), name)
 
-    def scalar(self, database: str, query: str) -> object:
+    def scalar(self, database: str, query: str) -> Any:
         """The first column of the first row of `query`, None if no row or no table."""
         with psycopg.connect(self.dsn(database), autocommit=True) as conn:
             try:
-                row = conn.execute(query).fetchone()  # type: ignore[call-overload]
+                row = conn.execute(query).fetchone()
             except psycopg.errors.UndefinedTable:
                 return None
         return row[0] if row else None

@@ -66,9 +66,9 @@ def preload(dsn: str, rows: int) -> dict[str, int]:
                     table=sql.SQL(table), names=names, values=values, factor=sql.Literal(factor)
                 )
             )
-            sizes[table] = conn.execute(
+            (sizes[table],) = conn.execute(
                 sql.SQL("select count(*) from {}").format(sql.SQL(table))
-            ).fetchone()[0]
+            ).fetchone() or (0,)
         conn.execute("vacuum analyze")
     return sizes
 

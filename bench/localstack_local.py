@@ -6,13 +6,14 @@ loopback interface, then runs `python -m localstack.runtime.main` unchanged.
 """
 
 import runpy
+from typing import Any
 
 from twisted.internet import endpoints
 
 _endpoint = endpoints.TCP4ServerEndpoint
 
 
-def _loopback(reactor, port, backlog=50, interface=""):
+def _loopback(reactor: Any, port: int, backlog: int = 50, interface: str = "") -> Any:
     return _endpoint(reactor, port, backlog, interface or "127.0.0.1")
 
 

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from bench import runs
+from bench import queues, runs
 from bench.server import VENV
 from bench.watch import Watch, step_of
 
@@ -102,7 +102,7 @@ def fixed_costs(ctx: Context, database: str) -> dict[str, float]:
     """Meltano around the transform block, and dbt's bare start-up."""
     env = runs.job_env(ctx, "http://127.0.0.1:1/0/none", "", database)
     env.pop("TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL")
-    env["TAP_SQS_LOGINS_QUEUE_URL"] = runs.queues.new_queue(ctx.endpoint)
+    env["TAP_SQS_LOGINS_QUEUE_URL"] = queues.new_queue(ctx.endpoint)
     seconds, watch = _timed([str(runs.BIN / "meltano"), "run", "dbt-postgres:run"], env)
     transform = watch.steps().get("dbt", {}).get("seconds", 0.0)
     dbt = runs.REPO / ".meltano/utilities/dbt-postgres/venv/bin/dbt"

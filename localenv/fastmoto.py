@@ -32,8 +32,10 @@ def _unix_time_millis(dt: datetime | None = None) -> float:
 
 
 def _retained(self: models.SQSBackend, queue_name: str, message: models.Message) -> bool:
-    retention = int(self.get_queue(queue_name).message_retention_period)
-    return bool(retention + message.sent_timestamp / 1000 > time.time())
+    queue = self.get_queue(queue_name)
+    retention = int(queue.message_retention_period)  # type: ignore[attr-defined]  # set by moto
+    sent = message.sent_timestamp or 0  # moto sets it on sending
+    return bool(retention + sent / 1000 > time.time())
 
 
 _RECEIVE = models.SQSBackend.receive_message
@@ -53,9 +55,9 @@ def _delete_atomically(self: models.Queue, receipt_handle: str) -> None:
 
 def apply() -> None:
     """Patch moto's SQS models in this process."""
-    models.unix_time = _unix_time
-    models.unix_time_millis = _unix_time_millis
-    models.SQSBackend.is_message_valid_based_on_retention_period = _retained
+    models.unix_time = _unix_time  # type: ignore[attr-defined]
+    models.unix_time_millis = _unix_time_millis  # type: ignore[attr-defined]
+    models.SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
     models.SQSBackend.receive_message = _receive_atomically  # type: ignore[method-assign]
     models.Queue.delete_message = _delete_atomically  # type: ignore[method-assign]
 

@@ -69,6 +69,8 @@ def sample_bodies(
 
 def _login(rng: random.Random, earlier: list[dict[str, str | None]]) -> dict[str, str | None]:
     """Return one login; its ip and device_id may repeat ones from `earlier`."""
+    ip: str | None
+    device_id: str | None
     ip = f"{rng.randint(1, 255)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}"
     device_id = f"{rng.randint(0, 999):03d}-{rng.randint(0, 99):02d}-{rng.randint(0, 9999):04d}"
     if earlier and rng.random() < REPEAT_RATE:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqs_ack.target_settings import SettingError, connection
@@ -89,8 +90,9 @@ def _start_print(plugin: str, environment: str | None) -> subprocess.Popen[str]:
     )
 
 
-def _answer(process: subprocess.Popen[str], plugin: str) -> dict:
+def _answer(process: subprocess.Popen[str], plugin: str) -> dict[str, Any]:
     output, errors = process.communicate()
     if process.returncode:
         raise LocalEnvError(f"meltano config print {plugin} failed:\n{errors}")
-    return json.loads(output)
+    config: dict[str, Any] = json.loads(output)
+    return config

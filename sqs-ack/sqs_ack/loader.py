@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
-import yaml  # type: ignore[import-untyped]  # singer-sdk's dependency; no stubs installed
+import yaml
 from singer_sdk.exceptions import ConfigValidationError
 
 from sqs_ack import acknowledge, preflight

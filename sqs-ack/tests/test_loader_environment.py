@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given
@@ -23,7 +23,7 @@ MAPS = {
 }
 
 
-def flatten(value: dict, prefix: str = "") -> dict:
+def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Meltano's way of writing an object setting into its variable: dotted keys."""
     flat = {}
     for key, inner in value.items():
@@ -89,7 +89,7 @@ objects = st.recursive(
 
 
 @given(objects)
-def test_any_nested_object_round_trips(value: dict) -> None:
+def test_any_nested_object_round_trips(value: dict[str, Any]) -> None:
     environ = {
         "TAP_SQS_LOGINS_STREAM_MAP_CONFIG": json.dumps(flatten(value)),
         "TAP_SQS_LOGINS_QUEUE_URL": QUEUE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from typing import Any
 
 import boto3
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +16,7 @@ from sqs_ack.unloaded import Unloaded, offer_again
 CONFIG = {"region": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
-def singer_lines(records: list[dict]) -> bytes:
+def singer_lines(records: list[dict[str, Any]]) -> bytes:
     lines = [{"type": "SCHEMA", "stream": "logins", "schema": {}, "key_properties": []}]
     lines += [{"type": "RECORD", "stream": "logins", "record": record} for record in records]
     lines.append({"type": "STATE", "value": {}})

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tap_harness import config, queue_url, sqs
+from tap_sqs_logins.testing import config, queue_url, sqs
 
 __all__ = ["config", "queue_url", "sqs"]

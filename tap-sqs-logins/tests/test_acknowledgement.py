@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tap_harness import REGION, records, run_tap, sample_logins
 from tap_sqs_logins.acknowledging import modes as acknowledgement
 from tap_sqs_logins.acknowledging.modes import BOOKMARK
 from tap_sqs_logins.sqs.client import SqsQueue
+from tap_sqs_logins.testing import REGION, records, run_tap, sample_logins
 
 BATCH = 20  # records per bookmark here: moto in process slows down with thousands queued
 
@@ -78,7 +78,7 @@ class StopsReading(io.StringIO):
 
 
 def test_each_bookmark_follows_the_records_of_its_batch(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     count = 2 * BATCH + 1
     send(sqs, queue_url, count)
@@ -101,7 +101,7 @@ def test_each_bookmark_follows_the_records_of_its_batch(
     [(1, 1), (BATCH - 1, 0), (BATCH, 1), (2 * BATCH + 1, 2), (2 * BATCH + 1, 3)],
 )
 def test_the_next_run_deletes_exactly_the_batches_its_state_confirms(
-    sqs: Any, queue_url: str, config: dict, count: int, through: int
+    sqs: Any, queue_url: str, config: dict[str, Any], count: int, through: int
 ) -> None:
     send(sqs, queue_url, count)
     first = run_tap(config)
@@ -116,7 +116,9 @@ def test_the_next_run_deletes_exactly_the_batches_its_state_confirms(
     assert bookmarks(second)[-1]["batch"] == 0  # type: ignore[index]
 
 
-def test_a_target_that_stops_reading_loses_nothing(sqs: Any, queue_url: str, config: dict) -> None:
+def test_a_target_that_stops_reading_loses_nothing(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     count = 5 * BATCH + 7
     send(sqs, queue_url, count)
     out = StopsReading(limit=2 * BATCH + 5)
@@ -136,7 +138,9 @@ def test_a_target_that_stops_reading_loses_nothing(sqs: Any, queue_url: str, con
     assert on_queue(queue_url) == set()
 
 
-def test_workers_delete_only_their_own_runs(sqs: Any, queue_url: str, config: dict) -> None:
+def test_workers_delete_only_their_own_runs(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     send(sqs, queue_url, 20)
     worker_a = run_tap({**config, "max_messages": 10})
     worker_b = run_tap({**config, "max_messages": 10})
@@ -151,7 +155,9 @@ def test_workers_delete_only_their_own_runs(sqs: Any, queue_url: str, config: di
     assert on_queue(queue_url) == set()
 
 
-def test_journals_older_than_the_queue_retention_are_removed(sqs: Any, config: dict) -> None:
+def test_journals_older_than_the_queue_retention_are_removed(
+    sqs: Any, config: dict[str, Any]
+) -> None:
     url = sqs.create_queue(QueueName="short", Attributes={"MessageRetentionPeriod": "60"})[
         "QueueUrl"
     ]
@@ -165,7 +171,9 @@ def test_journals_older_than_the_queue_retention_are_removed(sqs: Any, config: d
     assert not old.exists() and fresh.exists()
 
 
-def test_a_lost_or_forged_journal_deletes_nothing(sqs: Any, queue_url: str, config: dict) -> None:
+def test_a_lost_or_forged_journal_deletes_nothing(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     send(sqs, queue_url, 3)
     run = bookmarks(run_tap(config))[-1]["run"]  # type: ignore[index]
     for bookmark in (
@@ -180,7 +188,7 @@ def test_a_lost_or_forged_journal_deletes_nothing(sqs: Any, queue_url: str, conf
 
 
 def test_a_complete_run_keeps_its_messages_hidden_for_the_next_run(
-    sqs: Any, queue_url: str, config: dict, monkeypatch: pytest.MonkeyPatch
+    sqs: Any, queue_url: str, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hidden: dict[str, int] = {}
     change = SqsQueue.change_visibility
@@ -201,7 +209,7 @@ def test_a_complete_run_keeps_its_messages_hidden_for_the_next_run(
 
 
 def test_loader_mode_emits_the_loader_fields_and_deletes_nothing(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     send(sqs, queue_url, 12)
     out = run_tap({**config, "acknowledgement": "loader"})
@@ -214,7 +222,7 @@ def test_loader_mode_emits_the_loader_fields_and_deletes_nothing(
 
 
 def test_any_mode_first_honours_an_after_state_bookmark(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     send(sqs, queue_url, 7)
     first = run_tap(config)
@@ -226,7 +234,7 @@ def test_any_mode_first_honours_an_after_state_bookmark(
 def test_on_emit_deletes_each_message_once_its_record_is_written(
     sqs: Any,
     queue_url: str,
-    config: dict,
+    config: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -250,14 +258,14 @@ def test_on_emit_deletes_each_message_once_its_record_is_written(
     assert journals(config) == []
 
 
-def test_an_unknown_mode_is_refused_naming_the_setting(config: dict) -> None:
+def test_an_unknown_mode_is_refused_naming_the_setting(config: dict[str, Any]) -> None:
     with pytest.raises(ConfigValidationError) as error:
         run_tap({**config, "acknowledgement": "sometimes"})
     assert any("acknowledgement" in line for line in error.value.errors), error.value.errors
 
 
 def test_an_unusable_journal_dir_names_the_setting(
-    sqs: Any, queue_url: str, config: dict, tmp_path: Path
+    sqs: Any, queue_url: str, config: dict[str, Any], tmp_path: Path
 ) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(FatalAPIError, match="check journal_dir"):

@@ -11,9 +11,9 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_harness import REGION, records, run_tap
 from tap_sqs_logins.sqs.client import QueueError, SqsQueue
 from tap_sqs_logins.sqs.session import AwsSessionError, aws_session
+from tap_sqs_logins.testing import REGION, records, run_tap
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -48,7 +48,7 @@ def test_keys_and_a_profile_together_are_refused(sqs: Any, profile: str) -> None
         aws_session(config, None)
 
 
-def test_an_assumed_role_reads_the_queue(sqs: Any, queue_url: str, config: dict) -> None:
+def test_an_assumed_role_reads_the_queue(sqs: Any, queue_url: str, config: dict[str, Any]) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody="{}")
     out = records(run_tap({**config, "aws_assume_role_arn": ROLE}))
     assert len(out) == 1
@@ -61,7 +61,7 @@ def test_assumed_role_credentials_refresh_and_carry_the_external_id(
     session = aws_session(config, None)
     credentials = session._session.get_credentials()
     assert isinstance(credentials, RefreshableCredentials)
-    calls: list[dict] = []
+    calls: list[dict[str, Any]] = []
     call = BaseClient._make_api_call
 
     def spy(self: Any, operation: str, request: Any) -> Any:
@@ -85,7 +85,7 @@ def test_assumed_role_credentials_refresh_and_carry_the_external_id(
 
 
 def test_a_refused_assume_role_names_the_settings(
-    sqs: Any, queue_url: str, config: dict, monkeypatch: pytest.MonkeyPatch
+    sqs: Any, queue_url: str, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     call = BaseClient._make_api_call
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from tap_harness import MASK_KEY, MASKING_MAPS, REGION, in_process_sqs, sample_logins
 from tap_sqs_logins.tap import TapSqsLogins
+from tap_sqs_logins.testing import MASK_KEY, MASKING_MAPS, REGION, in_process_sqs, sample_logins
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,7 +31,7 @@ TapTestClass = get_tap_test_class(
 )
 
 
-class TestTapSqsLogins(TapTestClass):
+class TestTapSqsLogins(TapTestClass):  # type: ignore[misc,valid-type]  # built at runtime
     """The standard suite; the tap leaves what it reads in flight, so each sync gets fresh logins.
 
     The runner syncs once for the class (``runner``) and again in ``stream_connections``.

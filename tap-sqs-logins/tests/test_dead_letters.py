@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_harness import REGION, records, run_tap
 from tap_sqs_logins.acknowledging.dead_letters import LEFT_FOR_REDRIVE, DeadLetterQueue
 from tap_sqs_logins.sqs.client import Message, QueueError, SqsQueue, message_size
+from tap_sqs_logins.testing import REGION, records, run_tap
 
 SMALL_QUEUE = 1024  # bytes: the smallest MaximumMessageSize SQS allows
 STANDARD_SOURCE = "https://sqs.us-east-1.amazonaws.com/000000000000/login-queue"
@@ -35,7 +35,7 @@ def dead_letters(sqs: Any, url: str) -> list[dict[str, Any]]:
 
 
 def test_a_poison_body_too_large_for_the_dead_letter_queue_stays_for_redrive(
-    sqs: Any, queue_url: str, config: dict, small_dlq: str
+    sqs: Any, queue_url: str, config: dict[str, Any], small_dlq: str
 ) -> None:
     big = "{" + "x" * 2000
     sqs.send_message(QueueUrl=queue_url, MessageBody=big)
@@ -97,7 +97,7 @@ def test_any_failure_to_copy_leaves_the_message_for_redrive_and_says_why(
 
 
 def test_a_missing_dead_letter_queue_names_its_setting(
-    sqs: Any, queue_url: str, config: dict, small_dlq: str
+    sqs: Any, queue_url: str, config: dict[str, Any], small_dlq: str
 ) -> None:
     missing = small_dlq.replace("login-dlq", "no-such-dlq")
     with pytest.raises(FatalAPIError, match="does not exist: check dead_letter_queue_url"):
@@ -105,7 +105,11 @@ def test_a_missing_dead_letter_queue_names_its_setting(
 
 
 def test_quarantine_is_logged_with_the_final_reason(
-    sqs: Any, queue_url: str, config: dict, small_dlq: str, caplog: pytest.LogCaptureFixture
+    sqs: Any,
+    queue_url: str,
+    config: dict[str, Any],
+    small_dlq: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody="[" + "1," * 1000 + "1]")
     caplog.set_level(logging.WARNING)
@@ -141,11 +145,11 @@ def fifo_queue(sqs: Any, name: str) -> str:
     poison_per_group=st.integers(min_value=1, max_value=3),
 )
 def test_poison_from_a_fifo_queue_is_copied_with_its_group(
-    sqs: Any, config: dict, groups: list[str], poison_per_group: int
+    sqs: Any, config: dict[str, Any], groups: list[str], poison_per_group: int
 ) -> None:
     suffix = uuid.uuid4().hex[:8]
     source, dlq = fifo_queue(sqs, f"logins-{suffix}"), fifo_queue(sqs, f"dlq-{suffix}")
-    sent = {}
+    sent: dict[str, tuple[str, str]] = {}
     for group in groups:
         for n in range(poison_per_group):
             body = "{poison " + group + str(n)
@@ -182,7 +186,7 @@ def test_poison_from_a_fifo_queue_is_copied_with_its_group(
     ("source_fifo", "need"), [(True, "a FIFO queue"), (False, "a standard queue")]
 )
 def test_a_dead_letter_queue_of_the_other_type_is_refused_before_receiving(
-    sqs: Any, config: dict, source_fifo: bool, need: str
+    sqs: Any, config: dict[str, Any], source_fifo: bool, need: str
 ) -> None:
     source = fifo_queue(sqs, "logins") if source_fifo else config["queue_url"]
     dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"] if source_fifo else fifo_queue(sqs, "dlq")
@@ -196,7 +200,7 @@ def test_a_dead_letter_queue_of_the_other_type_is_refused_before_receiving(
 
 @pytest.mark.parametrize("spelling", ["{url}", "{url}/", "http://127.0.0.1:1/{path}"])
 def test_the_source_queue_as_its_own_dead_letter_queue_is_refused_before_receiving(
-    sqs: Any, config: dict, spelling: str
+    sqs: Any, config: dict[str, Any], spelling: str
 ) -> None:
     url = config["queue_url"]
     sqs.send_message(QueueUrl=url, MessageBody="{poison")
@@ -207,7 +211,7 @@ def test_the_source_queue_as_its_own_dead_letter_queue_is_refused_before_receivi
     assert attributes["ApproximateNumberOfMessages"] == "1"  # never received
 
 
-def test_a_fifo_copy_without_a_group_says_so(sqs: Any, config: dict) -> None:
+def test_a_fifo_copy_without_a_group_says_so(sqs: Any, config: dict[str, Any]) -> None:
     dlq = fifo_queue(sqs, "dlq")
     queue = DeadLetterQueue({**config, "queue_url": fifo_queue(sqs, "logins")}, dlq)
     reason = queue.copy(Message("m-1", "h", "{", 0, 1), "not JSON")["rejection_reason"]

@@ -18,7 +18,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hostile import (
+from tap_sqs_logins.bodies.attributes import is_safe
+from tap_sqs_logins.bodies.envelopes import CONFIRMATIONS, judge_body
+from tap_sqs_logins.bodies.messages import Rejected
+from tap_sqs_logins.fields import Options
+from tap_sqs_logins.privacy.guard import build_mapper
+from tap_sqs_logins.sqs.client import Message
+from tap_sqs_logins.streams import login_record
+from tap_sqs_logins.testing import MASKING_MAPS, envelope
+from tap_sqs_logins.testing.hostile import (
     FIELDS,
     REASON,
     UNSTORABLE,
@@ -31,19 +39,10 @@ from hostile import (
     strings_in,
     texts,
 )
-from tap_harness import MASKING_MAPS
-from tap_sqs_logins.bodies.attributes import is_safe
-from tap_sqs_logins.bodies.envelopes import CONFIRMATIONS, judge_body
-from tap_sqs_logins.bodies.messages import Rejected
-from tap_sqs_logins.fields import Options
-from tap_sqs_logins.privacy.guard import build_mapper
-from tap_sqs_logins.sqs.client import Message
-from tap_sqs_logins.streams import login_record
 
-TOPIC = "arn:aws:sns:us-east-1:123456789012:logins"
 LOGIN = {"user_id": "u-1", "app_version": "2.3.0", "device_type": "ios", "ip": "10.0.0.7"}
 ALL_ON = Options(include_message_attributes=True, include_fifo_fields=True, unwrap_sns=True)
-SETTINGS = {"stream_maps": MASKING_MAPS, "mask_key": "unit-test-key-0123456789"}
+SETTINGS: dict[str, Any] = {"stream_maps": MASKING_MAPS, "mask_key": "unit-test-key-0123456789"}
 SETTINGS |= {"allow_raw_pii": False}
 MASKING = build_mapper(SETTINGS, logging.getLogger("test-envelopes")).stream_maps["logins"][0]
 SNS_REASON = re.compile(
@@ -57,23 +56,6 @@ PROPERTY = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-
-
-def envelope(kind: Any = "Notification", message: Any = "", attributes: Any = None) -> str:
-    """An SNS envelope as SQS receives it with raw message delivery off (AWS's example)."""
-    body = {
-        "Type": kind,
-        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-        "TopicArn": TOPIC,
-        "Message": message,
-        "Timestamp": "2026-05-02T00:54:06.655Z",
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLEw6JRN",
-        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-f3.pem",
-    }
-    if attributes is not None:
-        body["MessageAttributes"] = attributes
-    return json.dumps(body, allow_nan=True)
 
 
 attribute_values = st.fixed_dictionaries(

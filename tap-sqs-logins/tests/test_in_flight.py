@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tap_harness import LOGIN, records, run_tap
 from tap_sqs_logins.settings import AFTER_STATE, COMMIT_REQUEST, LOADER, ON_EMIT
 from tap_sqs_logins.sqs import in_flight
 from tap_sqs_logins.sqs.client import Depth, Message, OverLimitError, SqsQueue
@@ -22,6 +21,7 @@ from tap_sqs_logins.sqs.in_flight import (
     in_flight_budget,
 )
 from tap_sqs_logins.sqs.receiving import ConcurrentReceiver
+from tap_sqs_logins.testing import LOGIN, records, run_tap
 
 LOGGER = logging.getLogger("test-in-flight")
 
@@ -99,7 +99,7 @@ def test_under_the_budget_sqs_never_answers_over_limit() -> None:
 
 @pytest.mark.parametrize(("fifo", "default"), [(False, 108_000), (True, 18_000)])
 def test_the_default_budget_follows_the_queue_type_less_what_is_in_flight(
-    sqs: Any, config: dict, fifo: bool, default: int
+    sqs: Any, config: dict[str, Any], fifo: bool, default: int
 ) -> None:
     attributes = {"FifoQueue": "true"} if fifo else {}
     url = sqs.create_queue(QueueName="q.fifo" if fifo else "q", Attributes=attributes)["QueueUrl"]
@@ -113,7 +113,7 @@ def test_the_default_budget_follows_the_queue_type_less_what_is_in_flight(
 
 
 def test_the_tap_receives_max_in_flight_less_what_is_in_flight(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     for _ in range(4):
         entries = [{"Id": str(n), "MessageBody": json.dumps(LOGIN)} for n in range(10)]
@@ -236,7 +236,9 @@ GROUPS = st.dictionaries(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(groups=GROUPS)
-def test_on_emit_drains_every_group_in_one_run(sqs: Any, config: dict, groups: dict) -> None:
+def test_on_emit_drains_every_group_in_one_run(
+    sqs: Any, config: dict[str, Any], groups: dict[str, Any]
+) -> None:
     url, sent = fifo_source(sqs, groups)
     out = records(run_tap({**config, "queue_url": url, "acknowledgement": ON_EMIT}))
     assert Counter(r["user_id"].rsplit("-", 1)[0] for r in out) == sent
@@ -246,7 +248,7 @@ def test_on_emit_drains_every_group_in_one_run(sqs: Any, config: dict, groups: d
     sqs.delete_queue(QueueUrl=url)
 
 
-def test_after_state_takes_one_batch_per_group_per_run(sqs: Any, config: dict) -> None:
+def test_after_state_takes_one_batch_per_group_per_run(sqs: Any, config: dict[str, Any]) -> None:
     url, _ = fifo_source(sqs, {"a": 25, "b": 3})
     messages = run_tap({**config, "queue_url": url, "acknowledgement": AFTER_STATE})
     taken = Counter(r["user_id"].rsplit("-", 1)[0] for r in records(messages))
@@ -260,7 +262,7 @@ def test_after_state_takes_one_batch_per_group_per_run(sqs: Any, config: dict) -
 
 
 def test_loader_mode_asks_for_commits_and_stops_when_nothing_is_deleted(
-    sqs: Any, config: dict, monkeypatch: pytest.MonkeyPatch
+    sqs: Any, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(in_flight, "RELEASE_WAIT_SECONDS", 1.0)
     url, _ = fifo_source(sqs, {"a": 15, "b": 12})

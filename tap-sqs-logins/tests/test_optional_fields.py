@@ -9,12 +9,11 @@ import boto3
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_harness import LOGIN, REGION, records, run_tap
 from tap_sqs_logins import fields
 from tap_sqs_logins.fields import LOGIN_SCHEMA
 from tap_sqs_logins.privacy.guard import check_pii_is_masked
 from tap_sqs_logins.tap import TapSqsLogins
-from test_envelopes import envelope
+from tap_sqs_logins.testing import LOGIN, REGION, envelope, records, run_tap
 
 OPT_IN = ("include_message_attributes", "include_fifo_fields", "unwrap_sns")
 NEW_FIELDS = {"message_attributes", "message_group_id", "sequence_number"}
@@ -24,18 +23,20 @@ def text(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value}
 
 
-def schema_properties(config: dict) -> set[str]:
+def schema_properties(config: dict[str, Any]) -> set[str]:
     catalog = TapSqsLogins(config=config, setup_mapper=False).catalog_dict
     return set(catalog["streams"][0]["schema"]["properties"])
 
 
-def test_discovery_is_unchanged_by_default_and_grows_per_setting(config: dict) -> None:
+def test_discovery_is_unchanged_by_default_and_grows_per_setting(config: dict[str, Any]) -> None:
     assert schema_properties(config) == set(LOGIN_SCHEMA["properties"])
     on = schema_properties({**config, **dict.fromkeys(OPT_IN, True)})
     assert on - set(LOGIN_SCHEMA["properties"]) == NEW_FIELDS
 
 
-def test_by_default_no_new_field_is_emitted(sqs: Any, queue_url: str, config: dict) -> None:
+def test_by_default_no_new_field_is_emitted(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     sqs.send_message(
         QueueUrl=queue_url, MessageBody=json.dumps(LOGIN), MessageAttributes={"t": text("x")}
     )
@@ -43,7 +44,7 @@ def test_by_default_no_new_field_is_emitted(sqs: Any, queue_url: str, config: di
 
 
 def test_attributes_are_emitted_without_personal_data(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     attributes = {
         "trace": text("t-42"),
@@ -63,7 +64,7 @@ def test_attributes_are_emitted_without_personal_data(
     assert LOGIN["ip"] not in json.dumps(out) and LOGIN["device_id"] not in json.dumps(out)
 
 
-def test_fifo_group_and_sequence_number(sqs: Any, config: dict) -> None:
+def test_fifo_group_and_sequence_number(sqs: Any, config: dict[str, Any]) -> None:
     url = sqs.create_queue(QueueName="logins.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     for n, group in enumerate(["web", LOGIN["device_id"]]):  # a group id may be personal data
         body = json.dumps({**LOGIN, "user_id": f"u-{n}"})
@@ -76,7 +77,7 @@ def test_fifo_group_and_sequence_number(sqs: Any, config: dict) -> None:
 
 
 def test_sns_notifications_are_unwrapped_and_confirmations_quarantined(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     sns = boto3.client("sns", region_name=REGION)
     topic = sns.create_topic(Name="logins")["TopicArn"]
@@ -109,7 +110,10 @@ def test_sns_notifications_are_unwrapped_and_confirmations_quarantined(
     ],
 )
 def test_the_canary_checks_what_the_tap_lets_through(
-    config: dict, monkeypatch: pytest.MonkeyPatch, filter_name: str, letting_all_through: Any
+    config: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    filter_name: str,
+    letting_all_through: Any,
 ) -> None:
     settings = {**config, **dict.fromkeys(OPT_IN, True), "allow_raw_pii": False}
     check_pii_is_masked(settings, TapSqsLogins.logger)

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from keys import rsa_key_pair
 from tap_sqs_logins.privacy.canary import canary_leaks
 from tap_sqs_logins.privacy.guard import build_mapper, check_pii_is_masked
 from tap_sqs_logins.tap import TapSqsLogins
+from tap_sqs_logins.testing import rsa_key_pair
 
 KEY = "unit-test-key-0123456789"
 LOGGER = logging.getLogger("test-pii-guard")

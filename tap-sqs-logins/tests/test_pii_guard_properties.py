@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import RemoveRecordTransform
 
-from keys import rsa_key_pair
 from tap_sqs_logins.fields import login_schema
 from tap_sqs_logins.privacy.canary import canary_record
 from tap_sqs_logins.privacy.guard import MaskingMapper, check_pii_is_masked
 from tap_sqs_logins.privacy.map_outcomes import LOADER_FIELDS, OUTCOME_FIELDS, maps_reading_logins
+from tap_sqs_logins.testing import rsa_key_pair
 
 LOGGER = logging.getLogger("test-pii-guard-properties")
 PUBLIC_KEY = rsa_key_pair()[1]
@@ -224,7 +224,7 @@ def emitted(mapper: MaskingMapper, record: dict[str, Any]) -> list[Any]:
     outputs: list[Any] = []
     for stream_map in mapper.stream_maps["logins"]:
         try:
-            output = stream_map.transform(copy.deepcopy(record))
+            output: object = stream_map.transform(copy.deepcopy(record))
         except Exception as error:
             output = f"error: {type(error).__name__}"
         outputs.append((stream_map.stream_alias, output))

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_harness import records, run_tap
 from tap_sqs_logins.sqs.client import Message, QueueError, SqsQueue
 from tap_sqs_logins.sqs.heartbeat import Heartbeat
 from tap_sqs_logins.sqs.receiving import ConcurrentReceiver
+from tap_sqs_logins.testing import records, run_tap
 
 LOGGER = logging.getLogger("test-receiving")
 LOGIN = {"user_id": "u1", "app_version": "1.0", "device_type": "ios", "ip": "10.1.2.3"}
@@ -63,7 +63,7 @@ def receiver_threads() -> list[threading.Thread]:
 
 
 def test_every_message_arrives_once_with_many_receivers(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     for n in range(57):
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({**LOGIN, "user_id": n}))
@@ -74,7 +74,7 @@ def test_every_message_arrives_once_with_many_receivers(
 
 @pytest.mark.parametrize(("limit", "threads"), [(13, 8), (1, 50), (30, 3)])
 def test_never_receives_past_max_messages(
-    sqs: Any, queue_url: str, config: dict, limit: int, threads: int
+    sqs: Any, queue_url: str, config: dict[str, Any], limit: int, threads: int
 ) -> None:
     for _ in range(45):
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(LOGIN))
@@ -131,7 +131,7 @@ def test_a_stop_while_the_threads_start_stops_them_and_offers_all_again(
 
 
 def test_receiving_goes_on_while_the_heartbeat_keeps_messages_hidden(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     """A run several visibility timeouts long, its receiver busy all along: each message once."""
     for n in range(100):
@@ -153,7 +153,7 @@ def test_receiving_goes_on_while_the_heartbeat_keeps_messages_hidden(
     assert {m.receive_count for m in messages} == {1}
 
 
-def test_logs_why_it_stopped(sqs: Any, queue_url: str, config: dict, caplog: Any) -> None:
+def test_logs_why_it_stopped(sqs: Any, queue_url: str, config: dict[str, Any], caplog: Any) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(LOGIN))
     caplog.set_level(logging.INFO)
     run_tap(config)
@@ -173,7 +173,7 @@ def test_a_receiver_error_stops_every_thread_then_raises() -> None:
 
 
 def test_a_receiver_error_fails_the_run_naming_the_setting(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     sqs.delete_queue(QueueUrl=queue_url)
     with pytest.raises(FatalAPIError, match="check queue_url"):
@@ -196,7 +196,7 @@ def test_buffering_is_bounded_and_a_closed_stream_stops_the_threads() -> None:
 
 
 def test_a_run_that_ends_normally_offers_nothing_again(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     for _ in range(3):
         entries = [{"Id": str(n), "MessageBody": "{}"} for n in range(10)]

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_harness import LOGIN, MASK_KEY, REGION, in_process_sqs, records, run_tap
 from tap_sqs_logins.acknowledging.modes import BOOKMARK
 from tap_sqs_logins.privacy.masking import Pseudonymizer
 from tap_sqs_logins.settings import SETTINGS
 from tap_sqs_logins.tap import DEFAULT_STREAM_MAPS
+from tap_sqs_logins.testing import LOGIN, MASK_KEY, REGION, in_process_sqs, records, run_tap
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from singer_sdk.exceptions import ConfigValidationError
 
-from keys import rsa_key_pair
-from tap_harness import MASKING_MAPS, records, run_tap
 from tap_sqs_logins.privacy.sealing import OAEP, Sealer, unseal
+from tap_sqs_logins.testing import MASKING_MAPS, records, rsa_key_pair, run_tap
 
 SEALED_MAP = {
     "__source__": "logins",
@@ -78,7 +77,7 @@ def test_a_weak_or_malformed_public_key_is_refused() -> None:
 
 
 def test_the_tap_emits_a_sealed_stream_apart_from_logins(
-    sqs: Any, queue_url: str, config: dict, key_pair: tuple[bytes, str]
+    sqs: Any, queue_url: str, config: dict[str, Any], key_pair: tuple[bytes, str]
 ) -> None:
     private, public = key_pair
     login = {
@@ -101,7 +100,9 @@ def test_the_tap_emits_a_sealed_stream_apart_from_logins(
     assert "10.1.2.3" not in json.dumps(records(messages, "logins"))
 
 
-def test_seal_without_a_public_key_is_refused(sqs: Any, queue_url: str, config: dict) -> None:
+def test_seal_without_a_public_key_is_refused(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     config["stream_maps"] = {**MASKING_MAPS, "sealed_logins": SEALED_MAP}
     with pytest.raises(ConfigValidationError, match="seal_public_key is not set"):
         run_tap(config)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from tap_harness import REGION
+
 from tap_sqs_logins import (
     BATCH_SIZE,
     QueueError,

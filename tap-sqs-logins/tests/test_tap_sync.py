@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tap_harness import LOGIN, MASK_KEY, MASKING_MAPS, records, run_tap
 from tap_sqs_logins.privacy.masking import Pseudonymizer
+from tap_sqs_logins.testing import LOGIN, MASK_KEY, MASKING_MAPS, records, run_tap
 
 
 def send(sqs: Any, queue_url: str, *bodies: str) -> None:
@@ -19,7 +19,7 @@ def send(sqs: Any, queue_url: str, *bodies: str) -> None:
 
 
 def test_valid_logins_leave_masked_with_sqs_metadata(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     send(sqs, queue_url, json.dumps(LOGIN), json.dumps({**LOGIN, "user_id": "other"}))
     out = records(run_tap(config))
@@ -34,20 +34,26 @@ def test_valid_logins_leave_masked_with_sqs_metadata(
     assert "receipt_handle" not in first and "queue_url" not in first  # only for a loader
 
 
-def test_schema_has_masked_fields_and_no_raw_ones(sqs: Any, queue_url: str, config: dict) -> None:
+def test_schema_has_masked_fields_and_no_raw_ones(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     schema = next(m for m in run_tap(config) if m["type"] == "SCHEMA")
     assert {"masked_ip", "masked_device_id"} <= schema["schema"]["properties"].keys()
     assert not {"ip", "device_id"} & schema["schema"]["properties"].keys()
     assert schema["key_properties"] == ["message_id"]
 
 
-def test_no_raw_pii_anywhere_in_the_output(sqs: Any, queue_url: str, config: dict) -> None:
+def test_no_raw_pii_anywhere_in_the_output(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     send(sqs, queue_url, json.dumps(LOGIN), json.dumps({**LOGIN, "user_id": "u" * 200}))
     text = json.dumps(run_tap(config))
     assert LOGIN["ip"] not in text and LOGIN["device_id"] not in text
 
 
-def test_poison_messages_are_kept_with_a_reason(sqs: Any, queue_url: str, config: dict) -> None:
+def test_poison_messages_are_kept_with_a_reason(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     send(
         sqs,
         queue_url,
@@ -64,7 +70,9 @@ def test_poison_messages_are_kept_with_a_reason(sqs: Any, queue_url: str, config
     assert out[1]["masked_ip"] is None and out[1]["user_id"] is None
 
 
-def test_poison_goes_to_the_dead_letter_queue(sqs: Any, queue_url: str, config: dict) -> None:
+def test_poison_goes_to_the_dead_letter_queue(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     dlq = sqs.create_queue(QueueName="login-dlq")["QueueUrl"]
     send(sqs, queue_url, "{bad json")
     out = records(run_tap({**config, "dead_letter_queue_url": dlq}))
@@ -74,26 +82,26 @@ def test_poison_goes_to_the_dead_letter_queue(sqs: Any, queue_url: str, config: 
     assert dead[0]["MessageAttributes"]["source_message_id"]["StringValue"] == out[0]["message_id"]
 
 
-def test_reading_does_not_delete(sqs: Any, queue_url: str, config: dict) -> None:
+def test_reading_does_not_delete(sqs: Any, queue_url: str, config: dict[str, Any]) -> None:
     send(sqs, queue_url, json.dumps(LOGIN))
     run_tap(config)
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
 
 
-def test_max_messages_caps_a_run(sqs: Any, queue_url: str, config: dict) -> None:
+def test_max_messages_caps_a_run(sqs: Any, queue_url: str, config: dict[str, Any]) -> None:
     send(sqs, queue_url, *[json.dumps(LOGIN)] * 25)
     assert len(records(run_tap({**config, "max_messages": 13}))) == 13
     assert len(records(run_tap(config))) == 12
 
 
-def test_missing_queue_names_the_setting(sqs: Any, config: dict) -> None:
+def test_missing_queue_names_the_setting(sqs: Any, config: dict[str, Any]) -> None:
     config["queue_url"] = config["queue_url"].replace("login-queue", "no-such-queue")
     with pytest.raises(FatalAPIError, match="does not exist: check queue_url"):
         run_tap(config)
 
 
-def test_unreachable_endpoint_names_the_setting(sqs: Any, config: dict) -> None:
+def test_unreachable_endpoint_names_the_setting(sqs: Any, config: dict[str, Any]) -> None:
     config["endpoint_url"] = "http://127.0.0.1:9"
     with pytest.raises(
         FatalAPIError, match=r"cannot reach http://127\.0\.0\.1:9 .*check endpoint_url"
@@ -101,14 +109,14 @@ def test_unreachable_endpoint_names_the_setting(sqs: Any, config: dict) -> None:
         run_tap(config)
 
 
-def test_missing_key_is_refused(sqs: Any, queue_url: str, config: dict) -> None:
+def test_missing_key_is_refused(sqs: Any, queue_url: str, config: dict[str, Any]) -> None:
     del config["mask_key"]
     with pytest.raises(ConfigValidationError, match="mask_key is not set"):
         run_tap(config)
 
 
 def test_debug_logs_never_show_raw_pii(
-    sqs: Any, queue_url: str, config: dict, caplog: pytest.LogCaptureFixture
+    sqs: Any, queue_url: str, config: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     send(
         sqs, queue_url, json.dumps(LOGIN), json.dumps({**LOGIN, "user_id": None}), "{" + LOGIN["ip"]
@@ -145,7 +153,7 @@ def test_debug_logs_never_show_raw_pii(
     ],
 )
 def test_the_tap_refuses_leaky_maps_at_start_up(
-    sqs: Any, queue_url: str, config: dict, maps: dict, setting: str
+    sqs: Any, queue_url: str, config: dict[str, Any], maps: dict[str, Any], setting: str
 ) -> None:
     send(sqs, queue_url, json.dumps(LOGIN))
     with pytest.raises(ConfigValidationError) as error:
@@ -155,13 +163,15 @@ def test_the_tap_refuses_leaky_maps_at_start_up(
     assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def test_the_tap_refuses_batch_messages(sqs: Any, queue_url: str, config: dict) -> None:
+def test_the_tap_refuses_batch_messages(sqs: Any, queue_url: str, config: dict[str, Any]) -> None:
     batch = {"encoding": {"format": "jsonl"}, "storage": {"root": "file:///tmp/batches"}}
     with pytest.raises(ConfigValidationError, match="batch_config"):
         run_tap({**config, "batch_config": batch})
 
 
-def test_no_activate_version_even_when_asked(sqs: Any, queue_url: str, config: dict) -> None:
+def test_no_activate_version_even_when_asked(
+    sqs: Any, queue_url: str, config: dict[str, Any]
+) -> None:
     """A run emits new messages, not a whole table: a target would drop earlier runs' rows."""
     send(sqs, queue_url, json.dumps(LOGIN))
     out = run_tap({**config, "emit_activate_version_messages": True})
@@ -178,7 +188,7 @@ def test_discovery_and_about_need_no_key_or_queue() -> None:
 
 
 def test_a_filtered_derived_stream_leaves_every_message_a_logins_row(
-    sqs: Any, queue_url: str, config: dict
+    sqs: Any, queue_url: str, config: dict[str, Any]
 ) -> None:
     """Filtering happens beside logins, never in it: each message keeps its row and outcome."""
     ios = {**LOGIN, "device_type": "ios"}

@@ -1,0 +1,434 @@
+"""The dbt transform against a real PostgreSQL: exactly-once delivery into user_logins.
+
+Each test gets a throwaway database (tests/harness/services.py) and runs the dbt that Meltano
+installed from meltano.yml's pins on the project in transform/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqs_ack.bookkeeping import prepare
+
+from tests.harness.project import REPO
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.harness.services import Database as ServerDatabase
+
+pytestmark = pytest.mark.meltano
+
+TRANSFORM_DIR = REPO / "transform"
+PLUGIN_DBT = REPO / ".meltano" / "utilities" / "dbt-postgres" / "venv" / "bin" / "dbt"
+USER_LOGINS_DDL = (
+    "CREATE TABLE IF NOT EXISTS {name}(user_id varchar(128), device_type varchar(32), "
+    "masked_ip varchar(256), masked_device_id varchar(256), locale varchar(32), "
+    "app_version integer, create_date date)"
+)
+# As MeltanoLabs target-postgres 0.8.1 creates it from the masked stream (one row per
+# message_id); the acknowledgement step's bookkeeping columns are added by prepare().
+STAGING_DDL = """
+CREATE SCHEMA sqs_staging;
+CREATE TABLE sqs_staging.logins (
+    message_id text NOT NULL PRIMARY KEY, sent_at timestamp, sent_date text,
+    receive_count bigint, queue_url text, receipt_handle text, user_id text,
+    app_version text, device_type text, locale text, masked_ip text, masked_device_id text,
+    rejection_reason text, dead_letter_message_id text, _sdc_extracted_at timestamp,
+    _sdc_received_at timestamp, _sdc_batched_at timestamp, _sdc_deleted_at timestamp,
+    _sdc_sequence bigint, _sdc_table_version bigint, _sdc_sync_started_at bigint
+)
+"""
+PRE_EXISTING = ("pre", "web", "ip0", "dev0", "fr_FR", 7, date(2020, 1, 1))
+SELECT_USER_LOGINS = (
+    "SELECT user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date"
+    " FROM public.user_logins ORDER BY user_id, create_date"
+)
+
+
+def dbt_executable() -> str:
+    """The dbt Meltano installed from meltano.yml's pins; fails (never skips) without one."""
+    if not PLUGIN_DBT.exists():
+        pytest.fail(f"no {PLUGIN_DBT}: run `meltano install` (make test does)")
+    return str(PLUGIN_DBT)
+
+
+@dataclass
+class Database:
+    """A throwaway database and the means to run dbt against it."""
+
+    server: ServerDatabase
+    workdir: Path
+
+    def connect(self, autocommit: bool = True) -> psycopg.Connection:
+        """Open a connection to the database."""
+        return psycopg.connect(self.server.dsn, autocommit=autocommit)
+
+    def query(self, statement: str | sql.Composed, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one statement and return its rows (empty if it returns none)."""
+        with self.connect() as conn:
+            cur = conn.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+
+    def dbt_popen(
+        self, *args: str, dbt_vars: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        """Start `dbt ARGS` on the transform project with its own target and log dirs."""
+        run_dir = self.workdir / uuid.uuid4().hex
+        env = {
+            **os.environ,
+            **self.server.env(),
+            "DBT_TARGET_PATH": str(run_dir / "target"),
+            "DBT_LOG_PATH": str(run_dir / "logs"),
+        }
+        env["TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"] = "sqs_staging"  # as STAGING_DDL
+        argv = [
+            dbt_executable(),
+            *args,
+            "--project-dir",
+            str(TRANSFORM_DIR),
+            "--profiles-dir",
+            str(TRANSFORM_DIR / "profiles"),
+        ]
+        if dbt_vars:
+            argv += ["--vars", json.dumps(dbt_vars)]
+        return subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+    def dbt(self, *args: str, check: bool = True, **kwargs: Any) -> tuple[int, str]:
+        """Run dbt to completion; with `check`, fail the test on a non-zero exit."""
+        proc = self.dbt_popen(*args, **kwargs)
+        out, _ = proc.communicate(timeout=300)
+        if check and proc.returncode != 0:
+            pytest.fail(f"dbt {' '.join(args)} exited {proc.returncode}:\n{out}")
+        return proc.returncode, out
+
+    def user_logins(self) -> list[tuple[Any, ...]]:
+        """All rows of public.user_logins."""
+        return self.query(SELECT_USER_LOGINS)
+
+
+def add_messages(db: Database, *rows: dict[str, Any]) -> None:
+    """Insert staging rows as target-postgres would load them."""
+    for row in rows:
+        values = {
+            "receive_count": 1,
+            "_sdc_extracted_at": "2024-03-02 00:05:00",
+            "_sdc_batched_at": "2024-03-02 00:06:00",
+            "_sdc_sequence": 1,
+            **row,
+        }
+        insert = sql.SQL("INSERT INTO sqs_staging.logins ({}) VALUES ({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, values)),
+            sql.SQL(", ").join(sql.Placeholder() * len(values)),
+        )
+        db.query(insert, list(values.values()))
+
+
+def login(message_id: str, user_id: str, app_version: str = "1.0", **extra: Any) -> dict[str, Any]:
+    """A valid login message."""
+    return {
+        "message_id": message_id,
+        "user_id": user_id,
+        "app_version": app_version,
+        "sent_at": "2024-03-01 12:00:00",
+        "sent_date": "2024-03-01",
+        "device_type": "android",
+        "locale": "en_US",
+        "masked_ip": f"ip-{user_id}",
+        "masked_device_id": f"dev-{user_id}",
+        **extra,
+    }
+
+
+def poison(message_id: str, reason: str, **extra: Any) -> dict[str, Any]:
+    """A message the tap rejected: login fields are NULL."""
+    return {
+        "message_id": message_id,
+        "rejection_reason": reason,
+        "sent_at": "2024-03-01 08:00:00",
+        "sent_date": "2024-03-01",
+        **extra,
+    }
+
+
+def table_definition(db: Database, name: str = "user_logins") -> list[tuple[Any, ...]]:
+    """What identifies public.<name>'s definition: oid, storage, columns, constraints, indexes."""
+    return db.query(
+        """
+        SELECT c.oid::bigint, c.relfilenode::bigint, c.relkind::text,
+               (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                                 || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+                                 ORDER BY a.attnum)
+                  FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                   AND NOT a.attisdropped),
+               (SELECT count(*) FROM pg_constraint WHERE conrelid = c.oid),
+               (SELECT count(*) FROM pg_index WHERE indrelid = c.oid),
+               (SELECT count(*) FROM pg_trigger WHERE tgrelid = c.oid)
+          FROM pg_class c WHERE c.oid = %s::regclass
+        """,
+        [f"public.{name}"],
+    )
+
+
+@pytest.fixture
+def db(database: ServerDatabase, tmp_path: Path) -> Database:
+    """A fresh database with sqs_staging.logins and a public.user_logins holding one row."""
+    db = Database(database, tmp_path)
+    with db.connect() as conn:
+        conn.execute(STAGING_DDL)
+        prepare(conn, "sqs_staging")
+        conn.execute(USER_LOGINS_DDL.format(name="user_logins"))
+        conn.execute("INSERT INTO user_logins VALUES (%s, %s, %s, %s, %s, %s, %s)", PRE_EXISTING)
+    return db
+
+
+def test_build_delivers_each_valid_login_once_and_leaves_user_logins_alone(db: Database) -> None:
+    """Versions become majors, dates are sent_date; reruns and full refreshes add nothing."""
+    definition = table_definition(db)
+    add_messages(
+        db,
+        login("m1", "u1", "2.3.0", sent_date="2024-03-01"),
+        login("m2", "u2", "0.96", sent_date="2024-03-02", locale=None),
+        login("m3", "u3", "3", sent_date="2023-12-31", device_type="ios"),
+        login("m4", "u4", "123456789.0.1"),
+        poison("p1", "not JSON"),
+    )
+    db.dbt("build")
+    expected = sorted(
+        [
+            PRE_EXISTING,
+            ("u1", "android", "ip-u1", "dev-u1", "en_US", 2, date(2024, 3, 1)),
+            ("u2", "android", "ip-u2", "dev-u2", None, 0, date(2024, 3, 2)),
+            ("u3", "ios", "ip-u3", "dev-u3", "en_US", 3, date(2023, 12, 31)),
+            ("u4", "android", "ip-u4", "dev-u4", "en_US", 123456789, date(2024, 3, 1)),
+        ],
+        key=lambda r: (r[0], r[6]),
+    )
+    assert db.user_logins() == expected
+    assert db.query("SELECT count(*) FROM sqs_staging.logins WHERE _transformed_at IS NULL") == [
+        (0,)
+    ]
+
+    db.dbt("run")
+    db.dbt("build")
+    db.dbt("run", "--full-refresh")  # login_deliveries is full_refresh=false: no redelivery
+    db.dbt("test")
+    assert db.user_logins() == expected
+    assert db.query("SELECT count(*) FROM sqs_logins.login_deliveries") == [(4,)]
+    assert table_definition(db) == definition
+
+
+def test_new_messages_are_delivered_on_the_next_run(db: Database) -> None:
+    """A run delivers only what earlier runs did not."""
+    add_messages(db, login("m1", "u1"))
+    db.dbt("run")
+    add_messages(db, login("m2", "u2"), login("m3", "u3"))
+    db.dbt("run")
+    db.dbt("run")
+    assert [r[0] for r in db.user_logins()] == ["pre", "u1", "u2", "u3"]
+    invocations = db.query(
+        "SELECT message_id, dbt_invocation_id FROM sqs_logins.login_deliveries ORDER BY 1"
+    )
+    assert invocations[1][1] == invocations[2][1] != invocations[0][1]
+
+
+def test_rejected_messages_are_quarantined_not_delivered(db: Database) -> None:
+    """The tap is the one judge: rows with a rejection_reason are quarantined, as they are."""
+    add_messages(
+        db,
+        login("ok", "u1"),
+        poison("p1", "not JSON", receive_count=3, dead_letter_message_id="dl-1"),
+        poison("p2", "not a login: user_id is missing"),
+    )
+    db.dbt("build")
+    assert [r[0] for r in db.user_logins()] == ["pre", "u1"]
+    assert db.query(
+        "SELECT message_id, rejection_reason, sent_at::text, receive_count, dead_letter_message_id,"
+        " first_received_at::text FROM sqs_logins.quarantined_messages ORDER BY 1"
+    ) == [
+        ("p1", "not JSON", "2024-03-01 08:00:00", 3, "dl-1", "2024-03-02 00:05:00"),
+        (
+            "p2",
+            "not a login: user_id is missing",
+            "2024-03-01 08:00:00",
+            1,
+            None,
+            "2024-03-02 00:05:00",
+        ),
+    ]
+
+
+def test_redelivered_message_is_delivered_once(db: Database) -> None:
+    """An upserted copy keeps its row transformed; a copy staged again after pruning is
+    recognised by the ledger and only marked."""
+    add_messages(db, login("m1", "u1", "1.0"), poison("p1", "not JSON"))
+    db.dbt("run")
+    db.query(
+        "UPDATE sqs_staging.logins SET receive_count = 3, receipt_handle = 'again',"
+        " _sdc_batched_at = '2024-03-02 01:00:00' WHERE message_id = 'm1'"
+    )
+    db.dbt("run")
+    db.query("DELETE FROM sqs_staging.logins")  # pruned, then SQS offers both again
+    add_messages(db, login("m1", "u1", "1.0"), poison("p1", "not JSON"))
+    db.dbt("run")
+    assert db.user_logins() == sorted(
+        [PRE_EXISTING, ("u1", "android", "ip-u1", "dev-u1", "en_US", 1, date(2024, 3, 1))]
+    )
+    assert db.query("SELECT count(*) FROM sqs_logins.quarantined_messages") == [(1,)]
+    assert db.query("SELECT count(*) FROM sqs_staging.logins WHERE _transformed_at IS NULL") == [
+        (0,)
+    ]
+
+
+def test_failed_delivery_records_nothing(db: Database) -> None:
+    """An error about the table, not a row, rolls back the ledger with the insert."""
+    add_messages(db, login("m1", "u1"))
+    db.dbt("run")
+    db.query(USER_LOGINS_DDL.format(name="user_logins_strict"))
+    db.query("ALTER TABLE user_logins_strict DROP COLUMN locale")
+    add_messages(db, login("m2", "u2"))
+
+    code, _ = db.dbt("run", check=False, dbt_vars={"user_logins_table": "user_logins_strict"})
+
+    assert code != 0
+    assert db.query("SELECT message_id FROM sqs_logins.login_deliveries") == [("m1",)]
+    assert db.query("SELECT message_id FROM sqs_staging.logins WHERE _transformed_at IS NULL") == [
+        ("m2",)
+    ]
+    db.dbt("run")
+    assert [r[0] for r in db.user_logins()] == ["pre", "u1", "u2"]
+
+
+# Ways a table refuses a row, each with a login it refuses and what the reason names.
+REFUSALS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "ALTER TABLE user_logins ADD CONSTRAINT no_v13 CHECK (app_version <> 13)",
+        {"app_version": "13.0"},
+        "no_v13",
+    ),
+    ("ALTER TABLE user_logins ALTER COLUMN locale SET NOT NULL", {"locale": None}, "23502"),
+    (
+        "ALTER TABLE user_logins ALTER COLUMN device_type TYPE varchar(8)",
+        {"device_type": "smart-television"},
+        "22001",
+    ),
+    (
+        "ALTER TABLE user_logins ADD CONSTRAINT one_ip UNIQUE (masked_ip)"
+        " DEFERRABLE INITIALLY DEFERRED",
+        {"masked_ip": "shared-ip"},
+        "one_ip",
+    ),
+    (
+        """CREATE FUNCTION refuse_bots() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.user_id LIKE 'bot%' THEN RAISE EXCEPTION 'no bots: %', NEW.user_id; END IF;
+            IF NEW.user_id LIKE 'quiet%' THEN RETURN NULL; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_bots BEFORE INSERT ON user_logins
+        FOR EACH ROW EXECUTE FUNCTION refuse_bots()""",
+        {"user_id": "bot-7"},
+        "no bots: bot-7",
+    ),
+    ("SELECT 1", {"user_id": "quiet-1"}, "skipped the row"),
+]
+
+
+def test_rows_the_table_refuses_are_quarantined_the_rest_delivered(db: Database) -> None:
+    """Each way a table can refuse one row (constraint, NOT NULL, narrower column, deferred
+    unique, raising or skipping trigger): the rest is delivered in the same run, once; the
+    refused row is quarantined with the database's reason, stays pending, is tried again
+    every run, and is delivered once the table accepts it."""
+    for ddl, _, _ in REFUSALS:
+        db.query(ddl)
+    refused = {
+        f"r{n}": {**login(f"r{n}", f"user-r{n}", masked_ip=f"ip-r{n}"), **change}
+        for n, (_, change, _) in enumerate(REFUSALS)
+    }
+    add_messages(db, login("a0", "shared0", masked_ip="shared-ip"), *refused.values())
+    add_messages(db, *(login(f"m{n}", f"u{n}") for n in range(5)), poison("p1", "not JSON"))
+
+    db.dbt("build")
+
+    delivered = {"pre", "shared0", *(f"u{n}" for n in range(5))}
+    assert {r[0] for r in db.user_logins()} == delivered
+    assert len(db.user_logins()) == len(delivered)
+    reasons = dict(
+        db.query("SELECT message_id, rejection_reason FROM sqs_logins.quarantined_messages")
+    )
+    assert reasons.pop("p1") == "not JSON"
+    assert set(reasons) == set(refused)
+    for n, (_, _, named) in enumerate(REFUSALS):
+        assert reasons[f"r{n}"].startswith("public.user_logins refused it: ")
+        assert named in reasons[f"r{n}"], reasons[f"r{n}"]
+    pending = "SELECT message_id FROM sqs_staging.logins WHERE _transformed_at IS NULL"
+    assert {r[0] for r in db.query(pending)} == set(refused)
+
+    add_messages(db, login("m9", "u9"), login("r9", "bot-9", masked_ip="ip-r9"))
+    db.dbt("run")  # the refused are tried again, alone; the new login goes in the set insert
+    assert {r[0] for r in db.user_logins()} == delivered | {"u9"}
+    assert {r[0] for r in db.query(pending)} == {*refused, "r9"}
+
+    db.query("DROP TABLE user_logins")  # the table is fixed: a new, lenient one
+    db.query(USER_LOGINS_DDL.format(name="user_logins"))
+    db.dbt("build")
+    db.dbt("run")
+    assert sorted(r[0] for r in db.user_logins()) == sorted(
+        [*(login["user_id"] for login in refused.values()), "bot-9"]
+    )
+    assert db.query(pending) == []
+    assert db.query("SELECT message_id FROM sqs_logins.quarantined_messages") == [("p1",)]
+    ledger = [r[0] for r in db.query("SELECT message_id FROM sqs_logins.login_deliveries")]
+    assert sorted(ledger) == sorted(["a0", *(f"m{n}" for n in range(5)), "m9", *refused, "r9"])
+    assert db.query(
+        "SELECT count(*) FROM sqs_staging.logins WHERE _refused_reason IS NOT NULL"
+    ) == [(0,)]
+
+
+def test_concurrent_runs_deliver_once(db: Database) -> None:
+    """Two runs held at the same point, then released together: the new logins land once."""
+    add_messages(db, login("m0", "u0"))
+    db.dbt("run")
+    add_messages(db, *(login(f"m{i}", f"u{i:02d}") for i in range(1, 21)))
+
+    with db.connect(autocommit=False) as gate:
+        # Nobody reads the staging table until the gate commits.
+        gate.execute("LOCK TABLE sqs_staging.logins IN ACCESS EXCLUSIVE MODE")
+        runs = [db.dbt_popen("run"), db.dbt_popen("run")]
+        deadline = time.monotonic() + 120
+        while sessions_waiting(db) < 2:
+            assert all(r.poll() is None for r in runs), "a dbt run ended at the gate"
+            assert time.monotonic() < deadline, "the dbt runs never reached the gate"
+            time.sleep(0.2)
+        gate.commit()
+        outputs = [r.communicate(timeout=300)[0] for r in runs]
+
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    users = [r[0] for r in db.user_logins()]
+    assert users == ["pre", "u0", *(f"u{i:02d}" for i in range(1, 21))]
+    assert db.query(
+        "SELECT count(DISTINCT dbt_invocation_id) FROM sqs_logins.login_deliveries"
+        " WHERE message_id <> 'm0'"
+    ) == [(1,)]
+
+
+def sessions_waiting(db: Database) -> int:
+    """How many sessions of `db` wait for a lock."""
+    count: int = db.query(
+        "SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+        " WHERE NOT l.granted AND d.datname = %s",
+        [db.server.name],
+    )[0][0]
+    return count
