@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 FRONT_PAGE_LINES = range(130, 221)
 GONE = ("PLAN.md", "README-orchestration.md")
 
@@ -139,7 +139,7 @@ def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
         "# Title\n\n"
         "[ok](other.md#other-page) [ok](other.md#make-run-twice) [ok](#title) "
         "[ok](https://example.com/x.md) [dead](missing.md) [dead](other.md#nowhere)\n\n"
-        "`tests/unit/test_docs.py` `Makefile` `tests/unit/nothing_here.py` `bench/none/` "
+        "`tests/test_docs.py` `Makefile` `tests/nothing_here.py` `bench/none/` "
         "`make run` `<journal_dir>/<run id>.jsonl` `http://localhost:4566/q` `.localenv/x.log` "
         "`~/.aws/config`\n\n```sh\ncat tests/gone.py [x](gone.md)\n```\n"
     )
@@ -147,4 +147,4 @@ def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
         "missing.md: no such file",
         "other.md#nowhere: no heading #nowhere",
     ]
-    assert missing_files(document) == ["bench/none/", "tests/unit/nothing_here.py"]
+    assert missing_files(document) == ["bench/none/", "tests/nothing_here.py"]
