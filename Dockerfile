@@ -1,4 +1,4 @@
-# One image, three roles (README, "Scaling out"):
+# One image, three roles (orchestrate/README.md, "Scaling out"):
 #   worker (default)   bin/worker: one run of the job as worker $WORKER_ID (default: the
 #                      container's hostname); WORKER_EVERY=SECONDS repeats it forever.
 #                      As PID 1 it passes `docker stop`'s SIGTERM on to the run, which stops

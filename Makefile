@@ -61,10 +61,10 @@ ui: .meltano/.installed  ## Dagster's web UI (runs: status, duration, logs) on h
 	$(BIN)/meltano invoke dagster:createdb
 	exec $(BIN)/meltano invoke dagster:ui
 
-crontab: $(VENV)/.installed  ## Print crontab lines for every Meltano schedule (see README).
+crontab: $(VENV)/.installed  ## Print crontab lines for every Meltano schedule (orchestrate/README.md).
 	@$(BIN)/python -m orchestrate.cron
 
-worker: .meltano/.installed  ## Run the job once as worker ID (make worker ID=2); see README.
+worker: .meltano/.installed  ## Run the job once as worker ID (make worker ID=2); orchestrate/README.md.
 	@$(MASK_KEY)
 	bin/worker $(ID)
 

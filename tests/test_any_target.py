@@ -75,7 +75,7 @@ RECIPE_VARIABLES = {"TAP_SQS_LOGINS_QUEUE_URL", "TAP_SQS_LOGINS_MASK_KEY"}
 
 def readme_recipe() -> list[list[str]]:
     """The commands of the README's reuse recipe, each as its words."""
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "tap-sqs-logins" / "README.md").read_text()
     block = text[text.index(RECIPE_MARK) :]
     block = block[block.index("```sh\n") + len("```sh\n") :]
     block = block[: block.index("```")].replace("\\\n", " ")
