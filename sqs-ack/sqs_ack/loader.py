@@ -59,7 +59,7 @@ def main() -> None:
     # target-postgres starts while the check runs, and reads its input only once it passed.
     target = SegmentedTarget([str(TARGET), *target_args], _die_with_parent)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda signum, _: target.send_signal(signum))
+        signal.signal(signum, _stop)
     tap_config = _tap_config(known.tap_config)
     try:
         settings = TargetSettings.read(known.config)
@@ -149,6 +149,16 @@ def _offer_back(feed: threading.Thread, unloaded: Unloaded, tap_config: Mapping[
             "target-postgres did not commit %d messages it was sent: offered back to SQS.",
             offered,
         )
+
+
+def _stop(signum: int, _: object) -> NoReturn:
+    """Stop at once on SIGTERM or SIGINT, as a Singer SDK plugin does.
+
+    target-postgres stops with this process (``_die_with_parent``); what it has not committed
+    stays on SQS, and the tap's run offers it back as it stops.
+    """
+    logger.info("Stopping on %s.", signal.Signals(signum).name)
+    raise SystemExit(0)
 
 
 def _die_with_parent() -> None:

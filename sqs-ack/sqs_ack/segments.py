@@ -51,12 +51,6 @@ class SegmentedTarget:
         """True while input remains to feed or a target-postgres is loading."""
         return self._feeding or self.process.poll() is None
 
-    def send_signal(self, signum: int) -> None:
-        """Pass a signal to the running target-postgres; start no other."""
-        with self._lock:
-            self._stopping = True
-            self.process.send_signal(signum)
-
     def kill(self) -> None:
         """Kill the running target-postgres; start no other."""
         with self._lock:
