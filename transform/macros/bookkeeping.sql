@@ -1,26 +1,30 @@
-{#- Post-hook, in the model's transaction: the staging rows of `verdict` that this model now
+{#- Post-hook, in the model's transaction: the staging rows of `verdict` that `done` now
     holds (delivered or quarantined) leave dbt's pending set. Driven by the partial index on
     _transformed_at is null, then (offset 0 keeps it a per-row probe, never a hash of the
-    whole table) the model's unique message_id index. -#}
-{% macro mark_transformed(verdict) -%}
+    whole table) the unique message_id index of `done`. -#}
+{% macro mark_transformed(verdict, done, done_when='true') -%}
     update {{ source('sqs', 'logins') }} as staged
     set _transformed_at = now()
     where staged._transformed_at is null
       and staged.{{ verdict }}
       and exists (
-          select 1 from {{ this }} as done where done.message_id = staged.message_id
+          select 1 from {{ done }} as done
+          where done.message_id = staged.message_id and {{ done_when }}
           offset 0
       )
 {%- endmacro %}
 
-{#- An index on this model's table, created once (tables built before it existed too). -#}
-{% macro ensure_index(column, unique=false) -%}
-    create {{ 'unique' if unique }} index if not exists {{ this.identifier }}_{{ column }}
-    on {{ this }} ({{ column }})
+{#- An index on this model's table, created once (tables built before it existed too);
+    partial when `where` is given. -#}
+{% macro ensure_index(column, unique=false, where=none) -%}
+    create {{ 'unique' if unique }} index if not exists
+    {{ this.identifier }}_{{ column }}{{ '_pending' if where }}
+    on {{ this }} ({{ column }}) {{ 'where ' ~ where if where }}
 {%- endmacro %}
 
 {#- Post-hook of login_deliveries: forget deliveries older than var('delivery_retention_days')
-    (SQS keeps a message at most 14 days, so none of them can come back). -#}
+    (SQS keeps a message at most 14 days, so none of them can come back). A row not
+    delivered yet (delivered_at null) is never forgotten. -#}
 {% macro prune_deliveries() -%}
     {{ ensure_index('delivered_at') }};
     delete from {{ this }}
