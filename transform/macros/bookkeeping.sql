@@ -42,3 +42,34 @@
       and quarantined.message_id = staged.message_id
       and quarantined.rejection_reason is distinct from staged._refused_reason
 {%- endmacro %}
+
+{#- on-run-start: dbt's bookkeeping columns on the staging table, which target-postgres never
+    writes, so they survive every upsert (sqs-ack adds its own, _ack_*). _transformed_at: set
+    in the transaction that delivers or quarantines the row; NULL = pending for dbt (partial
+    index). _refused_reason: why user_logins refused the valid login on its last try. The
+    catalog is read first, so a prepared table takes no lock. -#}
+{% macro add_bookkeeping() -%}
+    {%- set logins = source('sqs', 'logins').include(database=false) -%}
+do $bookkeeping$
+begin
+    if to_regclass('{{ logins }}') is null then
+        return;  -- nothing loaded yet
+    end if;
+    if not exists (
+        select from pg_attribute
+        where attrelid = '{{ logins }}'::regclass and attname = '_refused_reason'
+            and not attisdropped
+    ) then
+        alter table {{ logins }}
+            add column if not exists _transformed_at timestamptz,
+            add column if not exists _refused_reason text;
+    end if;
+    if to_regclass('{{ logins.schema }}.logins_transform_pending') is null then
+        create index if not exists logins_transform_pending on {{ logins }} (message_id)
+        where _transformed_at is null;
+    end if;
+exception when duplicate_table or unique_violation then
+    null;  -- a concurrent run added them first
+end
+$bookkeeping$
+{%- endmacro %}
