@@ -36,6 +36,11 @@ create table sqs_staging.logins (
     rejection_reason text, dead_letter_message_id text
 )"""
 INSERT = "insert into sqs_staging.logins values (%s, %s, %s, %s, %s)"
+# dbt's bookkeeping columns, as its on-run-start adds them (transform/macros/bookkeeping.sql).
+DBT_COLUMNS = (
+    "alter table sqs_staging.logins add column _transformed_at timestamptz,"
+    " add column _refused_reason text"
+)
 
 
 def received(queue_url: str, count: int) -> list[dict[str, Any]]:
@@ -160,31 +165,34 @@ def test_two_workers_never_delete_the_same_rows(sqs_endpoint: str, database: Dat
     assert all(result["deleted"] for result in results), results  # both did work
 
 
-def test_legacy_log_migrates_and_old_settled_rows_are_pruned(
+def test_old_settled_rows_are_pruned_once_dbt_has_marked_them(
     queue_url: str, database: Database
 ) -> None:
+    """Before dbt's first run (no _transformed_at yet) nothing is pruned, however old; then
+    the rows acknowledged over the retention ago and transformed are, and only those."""
     messages = received(queue_url, 3)
     stage(database, [(m["MessageId"], queue_url, m["ReceiptHandle"], None, None) for m in messages])
+    assert acknowledge(database.dsn, CONFIG) == Counter(deleted=3, pruned=0)
     with psycopg.connect(database.dsn) as conn:
-        conn.execute(
-            "create table sqs_staging.sqs_acknowledgements (receipt_handle text primary key,"
-            " message_id text not null, deleted boolean not null,"
-            " acknowledged_at timestamptz not null default now())"
-        )
-        conn.execute(
-            "insert into sqs_staging.sqs_acknowledgements values (%s, %s, true, now())",
-            [messages[0]["ReceiptHandle"], messages[0]["MessageId"]],
-        )
+        conn.execute("update sqs_staging.logins set _acked_at = now() - interval '4 days'")
+    assert acknowledge(database.dsn, CONFIG) == Counter(pruned=0)
+    assert "logins_prunable" not in indexes(database)
 
-    assert acknowledge(database.dsn, CONFIG) == Counter(deleted=2, pruned=0)
     with psycopg.connect(database.dsn) as conn:
+        conn.execute(DBT_COLUMNS)
         conn.execute(
-            "update sqs_staging.logins set _transformed_at = now(),"
-            " _acked_at = now() - %s::interval where message_id <> %s",
-            ["4 days", messages[2]["MessageId"]],
+            "update sqs_staging.logins set _transformed_at = now() where message_id <> %s",
+            [messages[2]["MessageId"]],
         )
     assert acknowledge(database.dsn, CONFIG) == Counter(pruned=2)
     assert outcomes(database) == Counter(deleted=1)
+    assert "logins_prunable" in indexes(database)
+
+
+def indexes(database: Database) -> set[str]:
+    """The names of the staging table's indexes."""
+    query = "select indexname from pg_indexes where tablename = 'logins'"
+    return {row[0] for row in fetch(database, query)}
 
 
 @pytest.mark.parametrize(
@@ -278,6 +286,7 @@ def test_only_settled_rows_are_pruned_never_an_undelivered_login(
     stage(database, [(f"m{n}", queue_url, f"h{n}", None, None) for n in range(len(states))])
     with psycopg.connect(database.dsn) as conn:
         prepare(conn, "sqs_staging")
+        conn.execute(DBT_COLUMNS)
         for n, (transformed, outcome, refused) in enumerate(states):
             conn.execute(
                 "update sqs_staging.logins set _ack_handle = receipt_handle, _ack_outcome = %s,"

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import subprocess
-import uuid
+from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -45,11 +45,12 @@ def test_a_failing_data_test_fails_the_job_and_is_named(
     first = sample_bodies(10, foreign_index=None)
     seed_ids(queue_url, first)
     assert run_job(env, tmp_path / "first.log") == 0, tail(tmp_path / "first.log")
-    with psycopg.connect(database.dsn) as conn:  # a delivery without a user: not_null fails
+    broken = (None, "web", None, None, None, 1, "2020-01-01")  # another writer's row
+    with psycopg.connect(database.dsn) as conn:  # a login without a user: not_null fails
         conn.execute(
-            "insert into sqs_logins.login_deliveries (message_id, user_id, app_version,"
-            " delivered_at, dbt_invocation_id) values (%s, null, 1, now(), 'test')",
-            [f"broken-{uuid.uuid4()}"],
+            "insert into public.user_logins (user_id, device_type, masked_ip, masked_device_id,"
+            " locale, app_version, create_date) values (%s, %s, %s, %s, %s, %s, %s)",
+            broken,
         )
     second = sample_bodies(5, foreign_index=None)
     seed_ids(queue_url, second)
@@ -57,10 +58,11 @@ def test_a_failing_data_test_fails_the_job_and_is_named(
     log = tmp_path / "second.log"
     assert run_job(env, log) != 0
     text = log.read_text(errors="replace")
-    assert "Failure in test not_null_login_deliveries_user_id" in text
-    assert "not_null_login_deliveries_user_id" in alerts.failure_reason(text.splitlines())
+    assert "Failure in test not_null_user_logins_user_id" in text
+    assert "not_null_user_logins_user_id" in alerts.failure_reason(text.splitlines())
     today = datetime.now(timezone.utc).date().isoformat()
-    assert delivered(database) == expected_rows(first + second, today)  # the models still ran
+    expected = expected_rows(first + second, today) + Counter([broken])
+    assert delivered(database) == expected  # the models still ran
 
 
 @pytest.mark.parametrize(

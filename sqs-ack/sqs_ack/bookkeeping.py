@@ -6,16 +6,16 @@ the stream's schema, so these columns survive every upsert:
 - ``_ack_handle``, ``_ack_outcome``, ``_acked_at``: the receipt handle last acknowledged and
   what became of it. Pending for the acknowledgement: ``_ack_handle is distinct from
   receipt_handle`` (a redelivered message comes back with a new handle).
-- ``_transformed_at``: set by dbt in the transaction that delivers or quarantines the row.
-  Pending for dbt: ``_transformed_at is null``.
-- ``_refused_reason``: set by dbt when ``user_logins`` refused the valid login (the database's
-  message); the row stays pending for dbt, which tries it again every run.
+dbt owns two more, which it adds and writes (transform/macros/bookkeeping.sql), read here:
+``_transformed_at``, set in the transaction that delivers or quarantines the row (NULL:
+pending for dbt), and ``_refused_reason``, why ``user_logins`` refused the valid login.
 
 Only settled rows are pruned: acknowledged, and delivered or quarantined by the tap's verdict
 (``_transformed_at``). A valid login not delivered yet, refused by ``user_logins`` or not, is
-the only copy of its message once SQS deleted it, so it is never pruned, however old.
+the only copy of its message once SQS deleted it, so it is never pruned, however old; before
+dbt's first run (no ``_transformed_at`` yet), nothing is.
 
-Each pending set, and the prunable rows, have a partial index: a run's cost follows its new
+The pending set and the prunable rows have a partial index: a run's cost follows its new
 rows, not the history.
 """
 
@@ -34,28 +34,15 @@ COLUMNS = {
     "_ack_handle": "text",
     "_ack_outcome": "text",
     "_acked_at": "timestamptz",
-    "_transformed_at": "timestamptz",
-    "_refused_reason": "text",
 }
+TRANSFORMED = "_transformed_at"  # dbt's column, which PRUNABLE and its index need
 ACK_PENDING = "_ack_handle is distinct from receipt_handle"
-TRANSFORM_PENDING = "_transformed_at is null"
 # Delivered or quarantined (never a refused login: belt and braces) and acknowledged.
 PRUNABLE = "_transformed_at is not null and _ack_outcome is not null and _refused_reason is null"
 INDEXES = {  # suffix: (column, predicate)
     "ack_pending": ("message_id", ACK_PENDING),
-    "transform_pending": ("message_id", TRANSFORM_PENDING),
     "prunable": ("_acked_at", PRUNABLE),
 }
-# Before the bookkeeping columns, each attempted delete was logged in this table, and dbt
-# (schema sqs_logins) kept the delivered and quarantined message ids.
-LEGACY_LOG = "sqs_acknowledgements"
-LEGACY_DONE = ("sqs_logins.login_deliveries", "sqs_logins.quarantined_messages")
-MIGRATE = """
-update {logins} l set
-    _ack_handle = a.receipt_handle,
-    _ack_outcome = case when a.deleted then 'deleted' else 'refused' end,
-    _acked_at = a.acknowledged_at
-from {log} a where a.receipt_handle = l.receipt_handle"""
 CLAIM = """
 select message_id, queue_url, receipt_handle, rejection_reason, dead_letter_message_id
 from {logins} where {pending} and message_id <> all(%s) limit %s for update skip locked"""
@@ -71,26 +58,16 @@ delete from {logins} where {prunable} and _acked_at < now() - make_interval(days
 def prepare(connection: psycopg.Connection[Any], schema: str) -> bool:
     """Add the missing columns and indexes; return False if there is no staging table yet.
 
-    The first time (no ``_ack_handle`` yet), rows in the legacy acknowledgement log count as
-    acknowledged. The catalog is read first, so a prepared table takes no lock.
+    The prunable rows' index waits for dbt's ``_transformed_at``. The catalog is read first,
+    so a prepared table takes no lock.
     """
     logins = sql.Identifier(schema, "logins")
     with connection.transaction():
         if not _exists(connection, f'"{schema}".logins'):
             return False
-        present = {
-            row[0]
-            for row in connection.execute(
-                "select attname from pg_attribute where attrelid = %s::regclass"
-                " and attnum > 0 and not attisdropped"
-                " union all select relname from pg_class c join pg_index i"
-                " on i.indexrelid = c.oid where i.indrelid = %s::regclass",
-                [f'"{schema}".logins', f'"{schema}".logins'],
-            )
-        }
+        present = _present(connection, schema)
         missing = [name for name in COLUMNS if name not in present]
         if missing:
-            migrate = "_ack_handle" in missing
             connection.execute(
                 sql.SQL("alter table {} {}").format(
                     logins,
@@ -102,35 +79,34 @@ def prepare(connection: psycopg.Connection[Any], schema: str) -> bool:
                     ),
                 )
             )
-            if migrate:
-                _migrate(connection, schema)
         for suffix, (column, predicate) in INDEXES.items():
-            if f"logins_{suffix}" not in present:
-                connection.execute(
-                    sql.SQL("create index if not exists {} on {} ({}) where {}").format(
-                        sql.Identifier(f"logins_{suffix}"),
-                        logins,
-                        sql.Identifier(column),
-                        sql.SQL(predicate),
-                    )
+            if f"logins_{suffix}" in present or (
+                TRANSFORMED in predicate and TRANSFORMED not in present
+            ):
+                continue
+            connection.execute(
+                sql.SQL("create index if not exists {} on {} ({}) where {}").format(
+                    sql.Identifier(f"logins_{suffix}"),
+                    logins,
+                    sql.Identifier(column),
+                    sql.SQL(predicate),
                 )
+            )
     return True
 
 
-def _migrate(connection: psycopg.Connection[Any], schema: str) -> None:
-    """Carry the legacy acknowledgement log and dbt's results over to the new columns."""
-    logins = sql.Identifier(schema, "logins")
-    if _exists(connection, f'"{schema}".{LEGACY_LOG}'):
-        log = sql.Identifier(schema, LEGACY_LOG)
-        connection.execute(sql.SQL(MIGRATE).format(logins=logins, log=log))
-    for table in LEGACY_DONE:
-        if _exists(connection, table):
-            connection.execute(
-                sql.SQL(
-                    "update {} l set _transformed_at = now() where exists"
-                    " (select from {} d where d.message_id = l.message_id)"
-                ).format(logins, sql.Identifier(*table.split(".")))
-            )
+def _present(connection: psycopg.Connection[Any], schema: str) -> set[str]:
+    """The names of the staging table's columns and indexes."""
+    return {
+        row[0]
+        for row in connection.execute(
+            "select attname from pg_attribute where attrelid = %s::regclass"
+            " and attnum > 0 and not attisdropped"
+            " union all select relname from pg_class c join pg_index i"
+            " on i.indexrelid = c.oid where i.indrelid = %s::regclass",
+            [f'"{schema}".logins', f'"{schema}".logins'],
+        )
+    }
 
 
 def _exists(connection: psycopg.Connection[Any], table: str) -> bool:
@@ -168,8 +144,11 @@ def record(
 def prune(connection: psycopg.Connection[Any], schema: str, retention_days: int) -> int:
     """Delete rows delivered or quarantined and acknowledged over ``retention_days`` ago.
 
-    A row dbt has not delivered (or quarantined as the tap judged it) is never pruned.
+    A row dbt has not delivered (or quarantined as the tap judged it) is never pruned, nor any
+    row before dbt's first run.
     """
+    if TRANSFORMED not in _present(connection, schema):
+        return 0
     query = sql.SQL(PRUNE).format(
         logins=sql.Identifier(schema, "logins"), prunable=sql.SQL(PRUNABLE)
     )

@@ -4,30 +4,43 @@
     select pg_advisory_xact_lock(hashtext('tap_sqs_logins.transform'))
 {%- endmacro %}
 
-{#- Post-hook of login_deliveries, run in the same transaction as its incremental insert:
-    copies exactly this invocation's new deliveries into user_logins, the existing table
-    declared as source('app', 'user_logins') (models/marts/_app__sources.yml).
+{#- Pre-hook of user_logins: the table is the application's, created by its owners. dbt
+    adopts it and never creates it, so a wrong user_logins_schema or user_logins_table fails
+    the run instead of delivering into a new table (and a view is never swapped for a table). -#}
+{% macro require_table(relation) -%}
+    {%- if execute -%}
+        {%- set existing = load_relation(relation) -%}
+        {%- if existing is none or not existing.is_table -%}
+            {{ exceptions.raise_compiler_error(
+                relation ~ " is not an existing table. dbt delivers into the application's"
+                ~ " user_logins and never creates it: create it (transform/README.md), or set"
+                ~ " the dbt vars user_logins_schema and user_logins_table to where it is."
+            ) }}
+        {%- endif -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}
 
-    The common path is one set-based insert. If user_logins refuses it (a CHECK constraint,
-    a trigger, a stricter NOT NULL, a narrower column, a rule or trigger that skips a row),
-    each row is tried alone instead, and so are the rows it refused before. A refused row
-    leaves the ledger; its staging row keeps the database's reason (_refused_reason) and stays
-    pending for dbt, so every run tries it again, it is never pruned, and
-    quarantined_messages shows it until it is delivered. Deferred constraints are checked
-    here, row by row, not at commit. An error that is not about a row (a missing table or
-    column, a privilege, a lock or serialization failure, a lost connection) fails the run,
-    which delivers nothing, as before. -#}
-{% macro insert_into_user_logins() -%}
-    {%- set columns -%}
-        user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date
-    {%- endset -%}
-    {%- set mine -%}
-        delivered.dbt_invocation_id = '{{ invocation_id }}'
-    {%- endset -%}
+{#- The incremental strategy of user_logins (incremental_strategy='deliver'): delivers the
+    ledger's undelivered rows (the model's rows) and sets their delivered_at, in one statement
+    and in the model's transaction, so the ledger and user_logins never disagree.
+
+    The common path is one set-based statement. If user_logins refuses it (a CHECK constraint,
+    a trigger, a stricter NOT NULL, a rule or trigger that skips a row), each row is tried
+    alone instead, and so are the rows it refused before. A refused row stays undelivered in
+    the ledger; its staging row keeps the database's reason (_refused_reason) and stays
+    pending for dbt, so every run tries it again, it is never pruned, and quarantined_messages
+    shows it until it is delivered. Deferred constraints are checked here, row by row, not at
+    commit. An error that is not about a row (a missing privilege, a lock or serialization
+    failure, a lost connection) fails the run, which delivers nothing, as before. -#}
+{% macro get_incremental_deliver_sql(arg_dict) -%}
+    {%- set user_logins = arg_dict['target_relation'] -%}
+    {%- set ledger = ref('login_deliveries') -%}
+    {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
     {%- set refused_before -%}
         exists (
             select 1 from {{ source('sqs', 'logins') }} as staged
-            where staged.message_id = delivered.message_id
+            where staged.message_id = ledger.message_id
                 and staged._refused_reason is not null
         )
     {%- endset -%}
@@ -44,15 +57,18 @@ declare
 begin
     set constraints all immediate;
     begin
-        select count(*) into expected from {{ this }} as delivered
-        where {{ mine }} and not (retrying and {{ refused_before }});
-        insert into {{ source('app', 'user_logins') }} ({{ columns }})
-        select {{ columns }} from {{ this }} as delivered
-        where {{ mine }} and not (retrying and {{ refused_before }})
-        order by message_id;
+        select count(*) into expected from {{ ledger }} as ledger
+        where delivered_at is null and not (retrying and {{ refused_before }});
+        with delivering as (
+            update {{ ledger }} as ledger set delivered_at = now()
+            where delivered_at is null and not (retrying and {{ refused_before }})
+            returning *
+        )
+        insert into {{ user_logins }} ({{ columns }})
+        select {{ columns }} from delivering order by message_id;
         get diagnostics inserted = row_count;
         if inserted <> expected then
-            raise exception 'user_logins inserted % of % rows', inserted, expected;
+            raise exception '{{ user_logins }} inserted % of % rows', inserted, expected;
         end if;
     exception when others then
         if {{ _not_about_a_row() }} then
@@ -61,34 +77,31 @@ begin
         one_by_one := true;
     end;
     for login in
-        select * from {{ this }} as delivered
-        where {{ mine }} and (one_by_one or (retrying and {{ refused_before }}))
+        select * from {{ ledger }} as ledger
+        where delivered_at is null and (one_by_one or (retrying and {{ refused_before }}))
         order by message_id
     loop
         begin
-            insert into {{ source('app', 'user_logins') }} ({{ columns }})
-            values (
-                login.user_id, login.device_type, login.masked_ip, login.masked_device_id,
-                login.locale, login.app_version, login.create_date
-            );
+            insert into {{ user_logins }} ({{ columns }})
+            select {{ columns }} from {{ ledger }} where message_id = login.message_id;
             get diagnostics inserted = row_count;
             if inserted = 0 then
                 raise exception 'a rule or trigger on user_logins skipped the row';
             end if;
+            update {{ ledger }} set delivered_at = now() where message_id = login.message_id;
             update {{ source('sqs', 'logins') }} set _refused_reason = null
             where message_id = login.message_id and _refused_reason is not null;
-            if to_regclass('{{ this.schema }}.quarantined_messages') is not null then
-                delete from {{ this.schema }}.quarantined_messages
+            if to_regclass('{{ ledger.schema }}.quarantined_messages') is not null then
+                delete from {{ ledger.schema }}.quarantined_messages
                 where message_id = login.message_id;
             end if;
         exception when others then
             if {{ _not_about_a_row() }} then
                 raise;
             end if;
-            delete from {{ this }} where message_id = login.message_id;
             update {{ source('sqs', 'logins') }}
             set _refused_reason = format(
-                '{{ var('user_logins_schema') }}.{{ var('user_logins_table') }} refused it: '
+                '{{ user_logins.schema }}.{{ user_logins.identifier }} refused it: '
                 '%s (SQLSTATE %s)', sqlerrm, sqlstate
             )
             where message_id = login.message_id;

@@ -8,8 +8,7 @@
             {'columns': ['dbt_invocation_id']},
         ],
         post_hook=[
-            "{{ insert_into_user_logins() }}",
-            "{{ mark_transformed('rejection_reason is null') }}",
+            "{{ ensure_index('message_id', where='delivered_at is null') }}",
             "{{ prune_deliveries() }}",
         ],
     )
@@ -50,7 +49,8 @@ final as (
         cast(locale as varchar(32)) as locale,
         app_major_version as app_version,
         sent_date as create_date,
-        current_timestamp as delivered_at,
+        -- Set by user_logins in the transaction that delivers the row.
+        cast(null as timestamptz) as delivered_at,
         cast('{{ invocation_id }}' as varchar(64)) as dbt_invocation_id
     from undelivered
 

@@ -1,16 +1,16 @@
 -- Incremental (append) rather than a table: no rename/drop swap that a concurrent run could
 -- trip over. Each run adds the rejected messages not yet quarantined and, in the same
 -- transaction, marks their staging rows transformed. It also shows the valid logins that
--- user_logins refused (login_deliveries, built first, records the database's reason): those
+-- user_logins refused (the user_logins model, built first, records the database's reason): those
 -- stay pending, are tried again every run, and leave this table once delivered.
--- depends_on: {{ ref('login_deliveries') }}
+-- depends_on: {{ ref('user_logins') }}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         post_hook=[
             "{{ ensure_index('message_id', unique=true) }}",
-            "{{ mark_transformed('rejection_reason is not null') }}",
+            "{{ mark_transformed('rejection_reason is not null', this) }}",
             "{{ update_refusals() }}",
         ],
     )
