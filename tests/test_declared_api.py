@@ -11,7 +11,7 @@ import pytest
 
 import tap_sqs_logins
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 # The tap's own code and tests may import its internals; everything else ships or runs it.
 OUTSIDE = ["sqs-ack/sqs_ack", "localenv", "bench", "orchestrate", "transform", "bin"]
 

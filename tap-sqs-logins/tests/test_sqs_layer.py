@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tap_harness import REGION
 
 from tap_sqs_logins import (
     BATCH_SIZE,
@@ -18,6 +17,7 @@ from tap_sqs_logins import (
     batches,
     send_all,
 )
+from tap_sqs_logins.testing import REGION
 
 
 @given(st.lists(st.integers(), max_size=95))
