@@ -91,6 +91,7 @@ def test_dbt_debug_finds_the_configured_database(
     assert "All checks passed" in output
 
 
+@pytest.mark.slow  # minutes: every dbt command through Meltano
 def test_every_dbt_command_runs_in_the_configured_database(
     queue_url: str, database: Database, tmp_path: Path
 ) -> None:
