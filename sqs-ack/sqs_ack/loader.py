@@ -31,7 +31,8 @@ from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.segments import FEED_POLL_SECONDS, SegmentedTarget
 from sqs_ack.target_settings import SettingError, TargetSettings
 from sqs_ack.unloaded import READ_SECONDS, Unloaded, offer_again
-from tap_sqs_logins.client import QueueError
+from tap_sqs_logins.client import QueueError, SqsQueue
+from tap_sqs_logins.heartbeat import Heartbeat
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
@@ -140,15 +141,25 @@ def _load_and_acknowledge(
 ) -> int:
     """Feed target-postgres its input, acknowledging while it loads; return its exit status.
 
-    If target-postgres or the acknowledgement fails, every message passed on whose outcome
-    is not committed is offered back to SQS at once.
+    Until its outcome is committed, a heartbeat keeps each message passed on hidden. If
+    target-postgres or the acknowledgement fails, every message passed on whose outcome is
+    not committed is offered back to SQS at once.
     """
     unloaded = Unloaded()
     feed = threading.Thread(target=target.feed, args=(sys.stdin.fileno(), unloaded.watch))
     feed.daemon = True
     feed.start()
+    source = SqsQueue(tap_config, tap_config["queue_url"])
+    heartbeat = Heartbeat(
+        source,
+        lambda: unloaded.handles(source.queue_url),
+        tap_config["visibility_timeout"],
+        tap_config["receive_concurrency"],
+        logger,
+    )
     try:
-        outcomes = acknowledge.follow(settings, tap_config, target.running, unloaded.settled)
+        with heartbeat:  # it stops before anything is offered back
+            outcomes = acknowledge.follow(settings, tap_config, target.running, unloaded.settled)
     except (QueueError, DerivedStreamError, psycopg.Error) as error:
         target.wait()
         _offer_back(feed, unloaded, tap_config)

@@ -4,7 +4,9 @@ The loader notes the receipt handle of every record it passes to target-postgres
 it once the acknowledgement has settled its row. If the check fails, or target-postgres or
 the acknowledgement stops before the end, what is left is made visible again at once
 (ChangeMessageVisibility 0) instead of staying hidden for the visibility timeout. The tap
-offers back what it has not sent yet itself (tap_sqs_logins/receiving.py).
+offers back what it has not sent yet itself (tap_sqs_logins/receiving.py). Until then the
+loader's heartbeat keeps them hidden, after the tap has ended too: the job's extractor has a
+short ``visibility_timeout``, so that nothing stays hidden long if the loader is killed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ class Unloaded:
         with self._lock:
             for handle in handles:
                 self._queues.pop(handle, None)
+
+    def handles(self, queue_url: str) -> list[str]:
+        """Return the handles still noted of the messages of ``queue_url``."""
+        with self._lock:
+            return [handle for handle, url in self._queues.items() if url == queue_url]
 
     def offer_again(self, config: Mapping[str, Any]) -> int:
         """Make every message still noted visible again; return how many were offered."""
