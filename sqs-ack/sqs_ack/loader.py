@@ -72,8 +72,9 @@ def main() -> None:
         derived_streams(tap_config)
     except (SettingError, preflight.PreflightError, DerivedStreamError) as error:
         target.kill()
+        logger.error("%s", error)
         offer_again(sys.stdin.buffer, tap_config)
-        _fail(str(error))
+        raise SystemExit(1) from None
     sys.exit(_load_and_acknowledge(target, settings, tap_config))
 
 
