@@ -124,7 +124,7 @@ def test_kills_in_every_step_lose_and_double_nothing(
         queue_url,
         database,
         TAP_SQS_LOGINS_DEAD_LETTER_QUEUE_URL=dlq_url,
-        TAP_SQS_LOGINS_VISIBILITY_TIMEOUT=str(VISIBILITY),
+        TAP_SQS_LOGINS__POSTGRES_VISIBILITY_TIMEOUT=str(VISIBILITY),
     )
     crashed = {**env, "TAP_SQS_LOGINS_MAX_MESSAGES": PER_RUN}
     with psycopg.connect(database.dsn, autocommit=True) as probe:

@@ -8,6 +8,7 @@ stops early, so every message is visible again at once.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from localenv.postgres import (
 )
 from localenv.process import free_port
 from localenv.sample import sample_bodies
-from tests.harness.jobs import job_env, queue_counts, run_job, seed_ids
+from tests.harness.jobs import job_env, queue_counts, run_job, seed_ids, start_job
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -152,3 +153,29 @@ def test_a_session_encoding_that_cannot_carry_every_login_is_refused(
     seed_ids(queue_url, sample_bodies(10))
     env = job_env(queue_url, database, PGCLIENTENCODING="LATIN1")
     assert_fails_naming(env, tmp_path / "meltano.log", queue_url, "PGCLIENTENCODING", 10)
+
+
+def test_what_a_pending_receive_brings_after_the_refusal_is_offered_back_too(
+    queue_url: str, database: Database, tmp_path: Path
+) -> None:
+    """The tap's long polls go on after sqs-ack refused: it reads the tap's output to its end."""
+    log = tmp_path / "meltano.log"
+    env = job_env(
+        queue_url,
+        database,
+        TARGET_POSTGRES_PORT=str(free_port()),
+        TAP_SQS_LOGINS_WAIT_TIME_SECONDS="5",  # long polls pending when the check fails
+    )
+    job = start_job(env, log)
+    bodies = iter(sample_bodies(2000, seed=9))
+    sent, refused_at, deadline = 0, None, time.monotonic() + 120
+    # Messages arrive all along, and for 4 s after the refusal.
+    while job.poll() is None and (refused_at is None or time.monotonic() < refused_at + 4):
+        assert time.monotonic() < deadline, log.read_text()[-4000:]
+        seed_ids(queue_url, [next(bodies)])
+        sent += 1
+        if refused_at is None and "cannot connect to Postgres" in log.read_text():
+            refused_at = time.monotonic()
+        time.sleep(0.1)
+    assert job.wait(timeout=120) != 0
+    assert queue_counts(queue_url) == (sent, 0), log.read_text()[-4000:]

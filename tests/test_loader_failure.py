@@ -5,6 +5,9 @@ restart), Meltano stops the tap, which keeps hidden the messages it already sent
 wrapper (sqs-ack) noted the receipt handle of every record it passed on and offers back, with
 ChangeMessageVisibility 0, every one whose outcome is not committed: the next run does not
 wait for the visibility timeout, and delivers everything exactly once.
+
+If sqs-ack itself is killed outright, nothing can offer them back: the job's extractor's short
+``visibility_timeout`` (kept up by heartbeats while the run lives) brings them back soon.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tests.harness.jobs import (
 )
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable
     from pathlib import Path
 
@@ -43,6 +47,7 @@ pytestmark = pytest.mark.meltano
 
 MESSAGES = 1500
 VISIBILITY = "600"  # far longer than the test: a message not offered back stays hidden
+SHORT_VISIBILITY = 30  # the least; the job's extractor has 300 s (meltano.yml)
 RUN_OPTIONS = ("--force", f"--state-id-suffix=loader-failure-{uuid.uuid4().hex[:8]}")
 
 
@@ -62,6 +67,80 @@ def terminate_backends(_: psutil.Process, database: Database) -> None:
         )
 
 
+def kill_wrapper(job: psutil.Process, _: Database) -> None:
+    """SIGKILL sqs-ack, the loader Meltano started; Linux stops its target-postgres."""
+    wrapper = find_child(job, "target-postgres-sqs-ack")
+    assert wrapper is not None, "sqs-ack is not running"
+    wrapper.kill()
+
+
+def kill_loader_tree(job: psutil.Process, _: Database) -> None:
+    """SIGKILL sqs-ack and every process under it at once."""
+    wrapper = find_child(job, "target-postgres-sqs-ack")
+    assert wrapper is not None, "sqs-ack is not running"
+    for process in [wrapper, *wrapper.children(recursive=True)]:
+        process.kill()
+
+
+def start_and_wait_for_a_commit(
+    env: dict[str, str], log: Path, database: Database
+) -> subprocess.Popen[bytes]:
+    """Start the job; return once target-postgres has committed rows (the tap still sends)."""
+    job = start_job(env, log, *RUN_OPTIONS)
+    with psycopg.connect(database.dsn, autocommit=True) as probe:
+        deadline = time.monotonic() + 300
+        while row_count(probe, "sqs_staging.logins") == 0:
+            assert job.poll() is None, f"the job ended before a commit:\n{tail(log)}"
+            assert time.monotonic() < deadline, "nothing was committed in time"
+            time.sleep(0.05)
+    return job
+
+
+def assert_next_run_delivers_each_once(
+    env: dict[str, str], log: Path, queue_url: str, database: Database, bodies: list[str]
+) -> None:
+    assert run_job(env, log, *RUN_OPTIONS) == 0, tail(log)
+    assert queue_counts(queue_url) == (0, 0)
+    today = datetime.now(timezone.utc).date().isoformat()
+    assert delivered(database) == expected_rows(bodies, today)
+    ledger = fetch(
+        database, "select count(*), count(distinct message_id) from sqs_logins.login_deliveries"
+    )
+    assert ledger == [(MESSAGES, MESSAGES)]
+
+
+@pytest.mark.parametrize("failure", [kill_wrapper, kill_loader_tree])
+def test_a_killed_loader_hides_messages_only_for_the_jobs_short_visibility_timeout(
+    failure: Callable[[psutil.Process, Database], None],
+    queue_url: str,
+    database: Database,
+    tmp_path: Path,
+) -> None:
+    bodies = sample_bodies(MESSAGES, seed=6, foreign_index=None)
+    seed_ids(queue_url, bodies)
+    log = tmp_path / "meltano.log"
+    env = job_env(
+        queue_url,
+        database,
+        TAP_SQS_LOGINS__POSTGRES_VISIBILITY_TIMEOUT=str(SHORT_VISIBILITY),
+        TARGET_POSTGRES_BATCH_SIZE_ROWS="100",
+    )
+
+    job = start_and_wait_for_a_commit(env, log, database)
+    failure(psutil.Process(job.pid), database)
+    killed_at = time.monotonic()
+    assert job.wait(timeout=300) != 0
+
+    # Nothing offered them back, and no heartbeat keeps them hidden any more.
+    assert queue_counts(queue_url)[1] > 0, "every message was deleted or offered back"
+    while queue_counts(queue_url)[1]:
+        waited = time.monotonic() - killed_at
+        assert waited < SHORT_VISIBILITY + 15, f"messages still hidden after {waited:.0f} s"
+        time.sleep(1)
+
+    assert_next_run_delivers_each_once(env, log, queue_url, database, bodies)
+
+
 @pytest.mark.parametrize("failure", [kill_target, terminate_backends])
 def test_what_a_failed_load_did_not_commit_is_visible_again_at_once(
     failure: Callable[[psutil.Process, Database], None],
@@ -75,17 +154,11 @@ def test_what_a_failed_load_did_not_commit_is_visible_again_at_once(
     env = job_env(
         queue_url,
         database,
-        TAP_SQS_LOGINS_VISIBILITY_TIMEOUT=VISIBILITY,
+        TAP_SQS_LOGINS__POSTGRES_VISIBILITY_TIMEOUT=VISIBILITY,
         TARGET_POSTGRES_BATCH_SIZE_ROWS="100",  # commits while the tap still sends
     )
 
-    job = start_job(env, log, *RUN_OPTIONS)
-    with psycopg.connect(database.dsn, autocommit=True) as probe:
-        deadline = time.monotonic() + 300
-        while row_count(probe, "sqs_staging.logins") == 0:
-            assert job.poll() is None, f"the job ended before a commit:\n{tail(log)}"
-            assert time.monotonic() < deadline, "nothing was committed in time"
-            time.sleep(0.05)
+    job = start_and_wait_for_a_commit(env, log, database)
     failure(psutil.Process(job.pid), database)
     job.wait(timeout=300)
 
@@ -95,11 +168,42 @@ def test_what_a_failed_load_did_not_commit_is_visible_again_at_once(
     assert visible > 0, "the failure came after every delete"
     assert "offered back to SQS" in log.read_text()
 
-    assert run_job(env, log, *RUN_OPTIONS) == 0, tail(log)
-    assert queue_counts(queue_url) == (0, 0)
-    today = datetime.now(timezone.utc).date().isoformat()
-    assert delivered(database) == expected_rows(bodies, today)
-    ledger = fetch(
-        database, "select count(*), count(distinct message_id) from sqs_logins.login_deliveries"
+    assert_next_run_delivers_each_once(env, log, queue_url, database, bodies)
+
+
+def test_a_load_slower_than_the_visibility_timeout_offers_nothing_again_mid_run(
+    queue_url: str, database: Database, tmp_path: Path
+) -> None:
+    """Once the tap has ended, sqs-ack's heartbeat keeps what it has not committed hidden."""
+    log = tmp_path / "meltano.log"
+    env = job_env(
+        queue_url, database, TAP_SQS_LOGINS__POSTGRES_VISIBILITY_TIMEOUT=str(SHORT_VISIBILITY)
     )
-    assert ledger == [(MESSAGES, MESSAGES)]
+    seed_ids(queue_url, sample_bodies(1, seed=7, foreign_index=None))
+    assert run_job(env, log, *RUN_OPTIONS) == 0, tail(log)  # creates the staging table
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute(
+            "create function slow_load() returns trigger language plpgsql as"
+            f" $$ begin perform pg_sleep({SHORT_VISIBILITY * 1.5}); return null; end $$"
+        )
+        conn.execute(
+            "create trigger slow_load after insert on sqs_staging.logins"
+            " for each statement execute function slow_load()"
+        )
+    bodies = sample_bodies(300, seed=8, foreign_index=None)
+    seed_ids(queue_url, bodies)
+
+    job = start_job(env, log, *RUN_OPTIONS)
+    deadline = time.monotonic() + 120
+    while queue_counts(queue_url) != (0, len(bodies)):  # the tap received every message
+        assert job.poll() is None and time.monotonic() < deadline, tail(log)
+        time.sleep(0.2)
+    while job.poll() is None:  # the load sleeps longer than the visibility timeout
+        assert queue_counts(queue_url)[0] == 0, f"offered again mid-run:\n{tail(log)}"
+        time.sleep(1)
+    assert job.wait() == 0, tail(log)
+
+    assert queue_counts(queue_url) == (0, 0)
+    staged = fetch(database, "select max(receive_count), count(*) from sqs_staging.logins")
+    assert staged == [(1, len(bodies) + 1)]
+    assert "Kept 300 unacknowledged messages hidden" in log.read_text()

@@ -41,7 +41,15 @@ def test_loader_mode_only_for_the_postgres_job() -> None:
     assert "acknowledgement" not in base.get("config", {})
     assert SETTINGS.to_dict()["properties"]["acknowledgement"]["default"] == "after_state"
     assert variant["inherit_from"] == "tap-sqs-logins"
-    assert variant["config"] == {"acknowledgement": "loader"}
+    assert variant["config"] == {"acknowledgement": "loader", "visibility_timeout": 300}
+
+
+def test_a_killed_loader_mode_run_hides_its_messages_for_less_than_any_schedule_interval() -> None:
+    """Nothing waits for the next run in loader mode: heartbeats hide only while it lives."""
+    variant = plugin("extractors", POSTGRES_EXTRACTOR)["config"]
+    for schedule in PROJECT["schedules"]:
+        interval = int(schedule["interval"].split()[0].removeprefix("*/")) * 60
+        assert variant["visibility_timeout"] <= interval / 3, schedule["name"]
 
 
 def test_masking_and_local_addresses_are_not_repeated_in_meltano_yml() -> None:
@@ -66,6 +74,7 @@ def test_masking_and_local_addresses_are_not_repeated_in_meltano_yml() -> None:
 
 
 def test_the_default_visibility_timeout_outlasts_each_schedule_interval_plus_a_run() -> None:
+    """What after_state needs (its messages stay hidden until the next run deletes them)."""
     default = SETTINGS.to_dict()["properties"]["visibility_timeout"]["default"]
     for schedule in PROJECT["schedules"]:
         minute, *rest = schedule["interval"].split()

@@ -30,7 +30,7 @@ from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.segments import FEED_POLL_SECONDS, SegmentedTarget
 from sqs_ack.target_settings import SettingError, TargetSettings
 from sqs_ack.unloaded import READ_SECONDS, Unloaded, offer_again
-from tap_sqs_logins import QueueError, load_settings
+from tap_sqs_logins import Heartbeat, QueueError, SqsQueue, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -69,8 +69,9 @@ def main() -> None:
         derived_streams(tap_config)
     except (SettingError, preflight.PreflightError, DerivedStreamError) as error:
         target.kill()
+        logger.error("%s", error)
         offer_again(sys.stdin.buffer, tap_config)
-        _fail(str(error))
+        raise SystemExit(1) from None
     sys.exit(_load_and_acknowledge(target, settings, tap_config))
 
 
@@ -117,15 +118,25 @@ def _load_and_acknowledge(
 ) -> int:
     """Feed target-postgres its input, acknowledging while it loads; return its exit status.
 
-    If target-postgres or the acknowledgement fails, every message passed on whose outcome
-    is not committed is offered back to SQS at once.
+    Until its outcome is committed, a heartbeat keeps each message passed on hidden. If
+    target-postgres or the acknowledgement fails, every message passed on whose outcome is
+    not committed is offered back to SQS at once.
     """
     unloaded = Unloaded()
     feed = threading.Thread(target=target.feed, args=(sys.stdin.fileno(), unloaded.watch))
     feed.daemon = True
     feed.start()
+    source = SqsQueue(tap_config, tap_config["queue_url"])
+    heartbeat = Heartbeat(
+        source,
+        lambda: unloaded.handles(source.queue_url),
+        tap_config["visibility_timeout"],
+        tap_config["receive_concurrency"],
+        logger,
+    )
     try:
-        outcomes = acknowledge.follow(settings, tap_config, target.running, unloaded.settled)
+        with heartbeat:  # it stops before anything is offered back
+            outcomes = acknowledge.follow(settings, tap_config, target.running, unloaded.settled)
     except (QueueError, DerivedStreamError, psycopg.Error) as error:
         target.wait()
         _offer_back(feed, unloaded, tap_config)

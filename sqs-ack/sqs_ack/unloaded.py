@@ -1,19 +1,20 @@
 """Offer back to SQS the messages the tap sent a loader that did not commit them.
 
 The loader notes the receipt handle of every record it passes to target-postgres and forgets
-it once the acknowledgement has settled its row. If the check fails, or target-postgres or
-the acknowledgement stops before the end, what is left is made visible again at once
-(ChangeMessageVisibility 0) instead of staying hidden for the visibility timeout. The tap
-offers back what it has not sent yet itself (tap_sqs_logins/sqs/receiving.py).
+it once the acknowledgement has settled its row. If target-postgres or the acknowledgement
+stops before the end, what is left is made visible again at once (ChangeMessageVisibility 0)
+instead of staying hidden for the visibility timeout; if the check fails, every message the tap
+sends is, once its output has ended (``offer_again``). The tap
+offers back what it has not sent yet itself (tap_sqs_logins/sqs/receiving.py). Until then the
+loader's heartbeat keeps them hidden, after the tap has ended too: the job's extractor has a
+short ``visibility_timeout``, so that nothing stays hidden long if the loader is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import select
 import threading
-import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -48,6 +49,11 @@ class Unloaded:
             for handle in handles:
                 self._queues.pop(handle, None)
 
+    def handles(self, queue_url: str) -> list[str]:
+        """Return the handles still noted of the messages of ``queue_url``."""
+        with self._lock:
+            return [handle for handle, url in self._queues.items() if url == queue_url]
+
     def offer_again(self, config: Mapping[str, Any]) -> int:
         """Make every message still noted visible again; return how many were offered."""
         by_queue: dict[str, list[str]] = defaultdict(list)
@@ -62,14 +68,15 @@ class Unloaded:
         return sum(map(len, by_queue.values()))
 
 
-def offer_again(stream: BinaryIO, config: Mapping[str, Any], seconds: float = READ_SECONDS) -> int:
-    """Make the messages of the records read within ``seconds`` visible; return how many."""
+def offer_again(stream: BinaryIO, config: Mapping[str, Any]) -> int:
+    """Read the tap's output to its end, then make its records' messages visible; return how many.
+
+    To the end, not for a while: a receive still pending when the check failed brings more,
+    and once this loader has ended Meltano kills the tap, which then offers back nothing. The
+    messages stay hidden until the tap has ended, so it does not receive them again.
+    """
     unloaded = Unloaded()
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0 and select.select([stream], [], [], left)[0]:
-        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-        if not chunk:
-            break
+    while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
         unloaded.watch(chunk)
     return unloaded.offer_again(config)
 

@@ -1,17 +1,19 @@
-"""When the check fails, the records already sent are offered back to SQS at once."""
+"""When the check fails, the records the tap sends, to the end of its output, are offered back."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
+import threading
+import time
 from typing import Any
 
 import boto3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
-from sqs_ack.unloaded import Unloaded, offer_again
+from sqs_ack.unloaded import READ_SECONDS, Unloaded, offer_again
 
 CONFIG = {"region": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
@@ -42,18 +44,35 @@ def test_the_received_messages_in_the_pipe_become_visible_again() -> None:
     os.close(write)
 
     with os.fdopen(read, "rb") as stream:
-        assert offer_again(stream, CONFIG, seconds=5) == 23
+        assert offer_again(stream, CONFIG) == 23
 
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "23"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def test_nothing_arriving_ends_after_the_wait() -> None:
+@mock_aws
+def test_what_the_tap_sends_late_is_offered_back_too() -> None:
+    """A receive pending when the check failed brings messages seconds later: read to the end."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="logins")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="late")
+    [message] = sqs.receive_message(QueueUrl=url)["Messages"]
     read, write = os.pipe()
+
+    def send_late() -> None:
+        time.sleep(READ_SECONDS + 1)
+        record = {"queue_url": url, "receipt_handle": message["ReceiptHandle"]}
+        os.write(write, singer_lines([record]))
+        os.close(write)
+
+    sender = threading.Thread(target=send_late)
+    sender.start()
     with os.fdopen(read, "rb") as stream:
-        assert offer_again(stream, CONFIG, seconds=0.2) == 0
-    os.close(write)
+        assert offer_again(stream, CONFIG) == 1
+    sender.join()
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"
 
 
 @given(cuts=st.lists(st.integers(min_value=0), max_size=12), settled=st.sets(st.integers(0, 24)))

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         SqsQueue,
         local_endpoint,
     )
+    from tap_sqs_logins.sqs.heartbeat import Heartbeat
     from tap_sqs_logins.streams import LoginsStream
     from tap_sqs_logins.tap import TapSqsLogins, load_settings
 
@@ -55,6 +56,7 @@ _MODULES = {
     "delete_all": "sqs.batches",
     "hide_all": "sqs.batches",
     "send_all": "sqs.batches",
+    "Heartbeat": "sqs.heartbeat",
 }
 __all__ = [
     "BATCH_SIZE",
@@ -62,6 +64,7 @@ __all__ = [
     "LOADER",
     "SETTINGS",
     "Depth",
+    "Heartbeat",
     "LoginsStream",
     "Message",
     "OverLimitError",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
 from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.singerlib import StateMessage
 
 from tap_sqs_logins.acknowledging.dead_letters import DeadLetterQueue
@@ -203,6 +204,17 @@ class LoginsStream(Stream):
         finally:
             acknowledgement.finish(completed=completed)
 
+    def _map_failure(self, record: dict[str, Any]) -> str | None:
+        """Why a stream map raises over ``record`` as the SDK will map it, if one does."""
+        from tap_sqs_logins.privacy.map_faults import (
+            map_failure,  # it reads this module's stream name
+        )
+
+        conformed = conform_record_data_types(
+            self.name, dict(record), self.effective_schema, self.TYPE_CONFORMANCE_LEVEL, self.logger
+        )
+        return map_failure(self.stream_maps, conformed)
+
     def _close_batch(self, acknowledgement: Acknowledgement) -> None:
         if acknowledgement.close_batch():
             self.state_manager.is_flushed = False  # a STATE now, not only every 10,000 records
@@ -210,6 +222,8 @@ class LoginsStream(Stream):
 
     def _record(self, message: Message, dead_letters: DeadLetterQueue | None) -> dict[str, Any]:
         record = login_record(message, self.config["queue_url"], self._options, self.logger)
+        if record["rejection_reason"] is None and (failure := self._map_failure(record)):
+            record.update(dict.fromkeys(LOGIN_FIELDS), rejection_reason=failure)
         reason = record["rejection_reason"]
         if reason:
             if dead_letters:

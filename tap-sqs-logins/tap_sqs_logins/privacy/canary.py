@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tap_sqs_logins.bodies.messages import LOGIN_FIELDS
 from tap_sqs_logins.fields import Options
+from tap_sqs_logins.privacy.map_faults import map_failure
 from tap_sqs_logins.sqs.client import Message
 from tap_sqs_logins.streams import login_record
 
@@ -99,13 +100,19 @@ def canary_leaks(
     needles = traces(record["ip"]) | traces(record["device_id"])
     problems = []
     for stream_map in stream_maps:
+        # A guarded map (map_faults) does not raise: it says why it would.
+        failed = map_failure([stream_map], dict(record)) or map_failure(
+            [stream_map], dict(quarantined)
+        )
         try:
             output = stream_map.transform(dict(record))
             stream_map.transform(dict(quarantined))
         except Exception as error:  # an expression that fails on a message stops the run
+            failed = type(error).__name__
+        if failed:
             problems.append(
                 f"stream_maps for '{stream_map.stream_alias}' fail on a sample login or "
-                f"quarantined message ({type(error).__name__}); mind null fields"
+                f"quarantined message ({failed}); mind null fields"
             )
             continue
         text = json.dumps(output, default=str, ensure_ascii=False).lower()

@@ -40,6 +40,7 @@ from tap_sqs_logins.privacy.map_expressions import (
     parse,
     reading_problem,
 )
+from tap_sqs_logins.privacy.map_faults import guard_maps
 from tap_sqs_logins.privacy.map_outcomes import (
     DROPPED,
     FILTER,
@@ -86,13 +87,18 @@ class MaskingMapper(PluginMapper):
     def register_raw_stream_schema(
         self, stream_name: str, schema: dict[str, Any], key_properties: Sequence[str] | None
     ) -> None:
-        """Register a stream as the SDK does, then give its expressions our functions."""
+        """Register a stream as the SDK does, give its expressions our functions, guard them.
+
+        A map that raises over a record quarantines its message (``map_faults``).
+        """
         super().register_raw_stream_schema(stream_name, schema, key_properties)
         for stream_map in self.stream_maps.get(stream_name, []):
             if isinstance(stream_map, CustomStreamMap):
                 evaluator = stream_map.expr_evaluator
                 evaluator.functions["seal"] = self.seal
                 evaluator.nodes[ast.Call] = MaskCalls(evaluator.nodes, self.mask)
+        if stream_name == STREAM:
+            guard_maps(self.stream_maps[stream_name], self.stream_maps_dict, self.logger)
 
 
 class MaskCalls:

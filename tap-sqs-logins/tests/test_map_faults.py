@@ -1,0 +1,147 @@
+"""Stream maps that pass the start-up check but raise over some logins stop nothing.
+
+The tap runs against an in-process SQS with generated logins and maps whose expressions
+raise over some of them (a division by zero, ``int()`` of a junk version, an index past a
+short user id, a missing key), in ``logins`` itself or in a derived stream.
+Every message ends delivered, or quarantined with a reason naming the property and the
+exception's type (copied to the dead-letter queue, or left for redrive); no raw ``ip`` or
+``device_id`` appears in the output or the logs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tap_sqs_logins.envelopes import judge_body
+
+from tap_sqs_logins.bodies.messages import Rejected
+from tap_sqs_logins.testing import MASK_KEY, MASKING_MAPS, REGION, in_process_sqs, records, run_tap
+
+# Each raises over some logins, and passes the start-up check: neither the canary (locale
+# RU, version 2.3.0, a 36-character user id, android) nor a quarantined one (null fields).
+RAISING = [
+    "1 // (locale != 'US')",
+    "int((app_version or '0').split('.')[0])",
+    "(user_id or 'x' * 40)[20]",
+    "{'android': 1, 'ios': 2, None: 0}[device_type]",
+]
+REASON = re.compile(r"stream_maps\.(logins|derived)\.(p\d) raised [A-Za-z]+Error")
+
+logins = st.fixed_dictionaries(
+    {
+        "user_id": st.text("abc123-", min_size=1, max_size=40),
+        "app_version": st.sampled_from(["2.3.0", "10", "x.1", " "]),
+        "device_type": st.sampled_from(["android", "ios", "web"]),
+        "locale": st.sampled_from(["US", "RU", None]),
+        "ip": st.ip_addresses(v=4).map(str),
+        "device_id": st.from_regex(r"[0-9]{3}-[0-9]{2}-[0-9]{4}", fullmatch=True),
+    }
+)
+
+
+def is_login(login: dict[str, Any]) -> bool:
+    try:
+        judge_body(json.dumps(login), unwrap_sns=False)
+    except Rejected:
+        return False
+    return True
+
+
+def raises(expression: str, login: dict[str, Any]) -> bool:
+    try:
+        eval(expression, {}, dict(login))  # noqa: S307 - the test's own expressions
+    except Exception:
+        return True
+    return False
+
+
+@st.composite
+def map_configs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """stream_maps with raising properties in logins and/or a derived stream."""
+    placed: dict[str, list[str]] = {"logins": [], "derived": []}
+    maps: dict[str, Any] = {
+        "logins": dict(MASKING_MAPS["logins"]),
+        "derived": {"__source__": "logins", "__else__": None, "message_id": "message_id"},
+    }
+    chosen = draw(st.lists(st.sampled_from(RAISING), min_size=1, max_size=3, unique=True))
+    for number, expression in enumerate(chosen):
+        stream = draw(st.sampled_from(["logins", "derived"]))
+        maps[stream][f"p{number}"] = expression
+        placed[stream].append(expression)
+    return maps, placed
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    maps=map_configs(),
+    sent=st.lists(logins, min_size=1, max_size=6),
+    loader=st.booleans(),
+    dead_letters=st.booleans(),
+)
+def test_a_map_raising_over_some_logins_quarantines_them_and_stops_nothing(
+    maps: tuple[dict[str, Any], dict[str, list[str]]],
+    sent: list[dict[str, Any]],
+    *,
+    loader: bool,
+    dead_letters: bool,
+    tmp_path_factory: Any,
+) -> None:
+    stream_maps, placed = maps
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    logging.getLogger().addHandler(handler)
+    try:
+        with in_process_sqs() as sqs:
+            queue = sqs.create_queue(QueueName="logins")["QueueUrl"]
+            dead = sqs.create_queue(QueueName="dead")["QueueUrl"]
+            ids = [
+                sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(login))["MessageId"]
+                for login in sent
+            ]
+            config = {
+                "queue_url": queue,
+                "journal_dir": str(tmp_path_factory.mktemp("journal")),
+                "region": REGION,
+                "wait_time_seconds": 0,
+                "mask_key": MASK_KEY,
+                "stream_maps": stream_maps,
+                "acknowledgement": "loader" if loader else "after_state",
+                **({"dead_letter_queue_url": dead} if dead_letters else {}),
+            }
+            out = run_tap(config)
+            copies = sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    rows = {row["message_id"]: row for row in records(out)}
+    assert sorted(rows) == sorted(ids)  # one logins row per message
+    for message_id, login in zip(ids, sent, strict=True):
+        row = rows[message_id]
+        failing = [e for expressions in placed.values() for e in expressions if raises(e, login)]
+        if not is_login(login):  # the tap's own verdict comes first
+            assert row["rejection_reason"] is not None, row
+        elif not failing:
+            assert row["rejection_reason"] is None, row
+            continue
+        else:
+            assert REASON.fullmatch(row["rejection_reason"]), row["rejection_reason"]
+        assert row.get("user_id") is None and row.get("masked_ip") is None, row
+        assert (row["dead_letter_message_id"] is not None) == dead_letters, row
+    quarantined = sum(row["rejection_reason"] is not None for row in rows.values())
+    assert len(copies.get("Messages", [])) == (quarantined if dead_letters else 0)
+    derived = {row["message_id"] for row in records(out, "derived")}
+    assert derived == set(ids)  # sqs-ack deletes only once the derived stream has a row
+
+    text = json.dumps(out) + log.getvalue()
+    for login in sent:
+        assert login["ip"] not in text and login["device_id"] not in text
