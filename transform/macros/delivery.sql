@@ -18,7 +18,6 @@
             ) }}
         {%- endif -%}
     {%- endif -%}
-    select 1
 {%- endmacro %}
 
 {#- The incremental strategy of user_logins (incremental_strategy='deliver'): delivers the
