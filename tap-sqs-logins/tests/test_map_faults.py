@@ -18,8 +18,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tap_sqs_logins.envelopes import judge_body
 
+from tap_sqs_logins.bodies.envelopes import judge_body
 from tap_sqs_logins.bodies.messages import Rejected
 from tap_sqs_logins.testing import MASK_KEY, MASKING_MAPS, REGION, in_process_sqs, records, run_tap
 
