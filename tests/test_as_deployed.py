@@ -52,6 +52,9 @@ HOME = os.environ.get("HOME", "/root")
 PLAIN = scrubbed()
 CRON = {"HOME": HOME, "LOGNAME": "root", "PATH": "/usr/bin:/bin", "SHELL": "/bin/sh"}
 DOCKER_STOP_GRACE = 10  # seconds `docker stop` waits before SIGKILL
+# Enough logins that a stop sent once the tap receives lands before it has received them all
+# (a stop once the tap has ended is tests/test_loader_failure.py's).
+MID_RUN = 5000
 TIMEOUT = 600
 
 
@@ -149,7 +152,7 @@ def test_sigterm_to_a_single_worker_run_reaches_meltano(
 ) -> None:
     project = deploy(tmp_path)
     env = {**PLAIN, **settings(queue_url, database)}
-    bodies = seed(queue_url, 1000, seed=27)
+    bodies = seed(queue_url, MID_RUN, seed=27)
     worker = subprocess.Popen(
         ["bin/worker", "7"],  # noqa: S607 - as typed in the project directory
         cwd=project,
@@ -283,7 +286,7 @@ def test_the_image_command_as_pid_1_stops_on_sigterm_and_runs_again(
 ) -> None:
     project = deploy(tmp_path)
     env = {**settings(queue_url, database), "WORKER_ID": "replica-1"}
-    bodies = seed(queue_url, 1000, seed=24)
+    bodies = seed(queue_url, MID_RUN, seed=24)
     job, pid_1 = start_as_pid_1(project, env)
     wait_until(lambda: queue_counts(queue_url)[1] > 0, job)  # the tap is receiving
 
@@ -328,7 +331,7 @@ def test_ctrl_c_on_a_worker_loop_stops_its_run(
     project = deploy(tmp_path)
     worker_id = f"loop-{uuid.uuid4().hex[:6]}"
     env = {**PLAIN, **settings(queue_url, database), "WORKER_EVERY": "60"}
-    bodies = seed(queue_url, 1000, seed=26)
+    bodies = seed(queue_url, MID_RUN, seed=26)
     loop = subprocess.Popen(
         ["bin/worker", worker_id],  # noqa: S607 - as typed in the project directory
         cwd=project,
@@ -344,6 +347,6 @@ def test_ctrl_c_on_a_worker_loop_stops_its_run(
     output = loop.communicate(timeout=DOCKER_STOP_GRACE)[0]
 
     assert loop.returncode == 128 + signal.SIGINT, output[-5000:]
-    assert queue_counts(queue_url)[1] == 0, "messages of the stopped run stay hidden"
+    assert queue_counts(queue_url)[1] == 0, f"messages of the stopped run stay hidden:\n{output}"
     run(["bin/worker", worker_id], project, {**PLAIN, **settings(queue_url, database)})
     assert_delivered_once(queue_url, database, bodies)

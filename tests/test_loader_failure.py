@@ -6,7 +6,8 @@ wrapper (sqs-ack) noted the receipt handle of every record it passed on and offe
 ChangeMessageVisibility 0, every one whose outcome is not committed: the next run does not
 wait for the visibility timeout, and delivers everything exactly once.
 
-If sqs-ack itself is killed outright, nothing can offer them back: the job's extractor's short
+A SIGTERM once the tap has ended (its output read) is the same: sqs-ack offers back what it
+did not commit. If sqs-ack itself is killed outright, nothing can offer them back: the job's extractor's short
 ``visibility_timeout`` (kept up by heartbeats while the run lives) brings them back soon.
 """
 
@@ -207,3 +208,55 @@ def test_a_load_slower_than_the_visibility_timeout_offers_nothing_again_mid_run(
     staged = fetch(database, "select max(receive_count), count(*) from sqs_staging.logins")
     assert staged == [(1, len(bodies) + 1)]
     assert "Kept 300 unacknowledged messages hidden" in log.read_text()
+
+
+def test_sigterm_while_the_last_rows_load_offers_back_what_was_not_committed(
+    queue_url: str, database: Database, tmp_path: Path
+) -> None:
+    """`docker stop` or Ctrl-C once the tap has ended: sqs-ack offers back what it passed on."""
+    log = tmp_path / "meltano.log"
+    env = job_env(queue_url, database, TAP_SQS_LOGINS__POSTGRES_VISIBILITY_TIMEOUT=VISIBILITY)
+    seed_ids(queue_url, sample_bodies(1, seed=9, foreign_index=None))
+    assert run_job(env, log, *RUN_OPTIONS) == 0, tail(log)  # creates the staging table
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute(
+            "create function slow_load() returns trigger language plpgsql as"
+            " $$ begin perform pg_sleep(20); return null; end $$"
+        )
+        conn.execute(
+            "create trigger slow_load after insert on sqs_staging.logins"
+            " for each statement execute function slow_load()"
+        )
+    bodies = sample_bodies(50, seed=10, foreign_index=None)
+    seed_ids(queue_url, bodies)
+
+    job = start_job(env, log, *RUN_OPTIONS)
+    deadline = time.monotonic() + 120
+    meltano = psutil.Process(job.pid)
+    with psycopg.connect(database.dsn, autocommit=True) as probe:
+        # target-postgres loads at the end of its input: the tap has ended, sqs-ack read it all.
+        while find_child(meltano, "tap-sqs-logins") or not fetch_one(
+            probe, "select count(*) from pg_stat_activity where wait_event = 'PgSleep'"
+        ):
+            assert job.poll() is None and time.monotonic() < deadline, tail(log)
+            time.sleep(0.1)
+    job.terminate()
+    assert job.wait(timeout=60) != 0
+
+    assert queue_counts(queue_url) == (len(bodies), 0), tail(log)
+    assert f"did not commit {len(bodies)} messages it was sent: offered back" in log.read_text()
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute("drop trigger slow_load on sqs_staging.logins")  # once the load has ended
+    assert run_job(env, log, *RUN_OPTIONS) == 0, tail(log)
+    assert queue_counts(queue_url) == (0, 0)
+    ledger = fetch(
+        database, "select count(*), count(distinct message_id) from sqs_logins.login_deliveries"
+    )
+    assert ledger == [(len(bodies) + 1, len(bodies) + 1)]
+
+
+def fetch_one(conn: psycopg.Connection[tuple[object, ...]], query: str) -> object:
+    """The single value `query` returns."""
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]

@@ -72,6 +72,10 @@ def main() -> None:
         logger.error("%s", error)
         offer_again(sys.stdin.buffer, tap_config)
         raise SystemExit(1) from None
+    except Stopped:
+        target.kill()
+        offer_again(sys.stdin.buffer, tap_config)  # Meltano stops the tap too: its output ends
+        raise
     sys.exit(_load_and_acknowledge(target, settings, tap_config))
 
 
@@ -137,6 +141,12 @@ def _load_and_acknowledge(
     try:
         with heartbeat:  # it stops before anything is offered back
             outcomes = acknowledge.follow(settings, tap_config, target.running, unloaded.settled)
+    except Stopped:
+        # The tap may have ended already (it offers back only what it has not sent).
+        target.kill()
+        target.wait()
+        _offer_back(feed, unloaded, tap_config)
+        raise
     except (QueueError, DerivedStreamError, psycopg.Error) as error:
         target.wait()
         _offer_back(feed, unloaded, tap_config)
@@ -162,14 +172,18 @@ def _offer_back(feed: threading.Thread, unloaded: Unloaded, tap_config: Mapping[
         )
 
 
-def _stop(signum: int, _: object) -> NoReturn:
-    """Stop at once on SIGTERM or SIGINT, as a Singer SDK plugin does.
+class Stopped(SystemExit):
+    """SIGTERM or SIGINT: stop at once, as a Singer SDK plugin does (exit status 0)."""
 
-    target-postgres stops with this process (``_die_with_parent``); what it has not committed
-    stays on SQS, and the tap's run offers it back as it stops.
+
+def _stop(signum: int, _: object) -> NoReturn:
+    """Stop at once on SIGTERM or SIGINT.
+
+    While loading, target-postgres is stopped first and what it did not commit is offered
+    back to SQS; before that (the check), the tap's run offers back what it received.
     """
     logger.info("Stopping on %s.", signal.Signals(signum).name)
-    raise SystemExit(0)
+    raise Stopped(0)
 
 
 def _die_with_parent() -> None:

@@ -64,7 +64,7 @@ class Unloaded:
         for url, handles in by_queue.items():
             queue = SqsQueue(config, url)
             with contextlib.suppress(QueueError):
-                hide_all(queue, handles, 0, threads=1)
+                hide_all(queue, handles, 0, threads=config["receive_concurrency"])
         return sum(map(len, by_queue.values()))
 
 
