@@ -72,11 +72,11 @@
     and in the model's transaction, so the ledger and user_logins never disagree.
 
     The common path is one set-based statement. If user_logins refuses it (a CHECK constraint,
-    a trigger, a stricter NOT NULL, a rule or trigger that skips a row), each row is tried
-    alone instead, and so are the rows it refused before. A refused row stays undelivered in
-    the ledger; its staging row keeps the database's reason (_refused_reason) and stays
-    pending for dbt, so every run tries it again, it is never pruned, and quarantined_messages
-    shows it until it is delivered. Deferred constraints are checked here, row by row, not at
+    a trigger, a stricter NOT NULL, a value too long for a narrower varchar, a rule or trigger
+    that skips a row), each row is tried alone instead, and so are the rows it refused before.
+    A refused row stays undelivered in the ledger; its staging row keeps the database's reason
+    (_refused_reason) and stays pending for dbt, so every run tries it again, it is never
+    pruned, and quarantined_messages shows it until it is delivered. Deferred constraints are checked here, row by row, not at
     commit. An error that is not about a row (a missing privilege, a lock or serialization
     failure, a lost connection) fails the run, which delivers nothing, as before. -#}
 {% macro get_incremental_deliver_sql(arg_dict) -%}
