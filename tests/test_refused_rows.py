@@ -1,6 +1,7 @@
 """A user_logins that refuses some rows holds back none of the others, and loses none.
 
-The table has a CHECK constraint, a trigger that raises and a trigger that skips rows. Over
+The table has a CHECK constraint, a trigger that raises, a trigger that skips rows and a
+device_type narrower than the contract's (issue 17: an odd table never holds back the rest). Over
 several runs of the real job, each with a generated mix of accepted and refused logins: every
 accepted login is delivered in its own run, exactly once; every refused one is quarantined with
 the database's reason and its staging row (the only copy once SQS deleted the message) stays,
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.meltano
 
 REFUSING = """
 alter table public.user_logins add constraint no_v13 check (app_version <> 13);
+alter table public.user_logins alter column device_type type varchar(8);
 create function public.refuse_some() returns trigger language plpgsql as $$
 begin
     if new.user_id like 'bot%' then raise exception 'no bots please'; end if;
@@ -51,10 +53,16 @@ for each row execute function public.refuse_some();
 """
 ACCEPTING = """
 alter table public.user_logins drop constraint no_v13;
+alter table public.user_logins alter column device_type type varchar(32);
 drop trigger refuse_some on public.user_logins;
 """
 # What the database says about each kind of refused login.
-REASONS = {"13": "no_v13", "bot": "no bots please", "quiet": "skipped the row"}
+REASONS = {
+    "13": "no_v13",
+    "bot": "no bots please",
+    "quiet": "skipped the row",
+    "long": "value too long for type character varying(8)",
+}
 RUNS = 3
 
 
@@ -63,9 +71,11 @@ def generated_mix(rng: random.Random, count: int) -> tuple[list[str], dict[str, 
     bodies, refusals = [], {}
     for body in sample_bodies(count, seed=rng.randrange(2**32), foreign_index=None):
         login = json.loads(body)
-        kind = rng.choice(["ok", "ok", "ok", "13", "bot", "quiet"])
+        kind = rng.choice(["ok", "ok", "ok", "13", "bot", "quiet", "long"])
         if kind == "13":
             login["app_version"] = f"13.{rng.randrange(10)}"
+        elif kind == "long":
+            login["device_type"] = "smart-television"
         elif kind != "ok":
             login["user_id"] = f"{kind}-{uuid.uuid4()}"
         bodies.append(json.dumps(login))

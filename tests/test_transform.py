@@ -294,9 +294,16 @@ def test_redelivered_message_is_delivered_once(db: Database) -> None:
 
 # A user_logins that does not match the contract, and what the failed run says.
 MISMATCHES = [
-    ("ALTER TABLE user_logins_other DROP COLUMN locale", "out of sync"),
-    ("ALTER TABLE user_logins_other ALTER COLUMN device_type TYPE varchar(8)", "out of sync"),
-    ("ALTER TABLE user_logins_other ADD COLUMN id serial", "out of sync"),
+    ("ALTER TABLE user_logins_other DROP COLUMN locale", "column locale is missing"),
+    (
+        "ALTER TABLE user_logins_other ALTER COLUMN device_type TYPE integer USING 0",
+        "column device_type is integer, not character varying(32)",
+    ),
+    (
+        "ALTER TABLE user_logins_other ALTER COLUMN create_date TYPE timestamp",
+        "column create_date is timestamp without time zone, not date",
+    ),
+    ("ALTER TABLE user_logins_other ADD COLUMN id serial", "column id is not in the contract"),
     ("DROP TABLE user_logins_other", "is not an existing table"),
 ]
 
@@ -305,9 +312,10 @@ MISMATCHES = [
 def test_a_table_unlike_the_contract_fails_the_run_and_records_nothing(
     db: Database, change: str, says: str
 ) -> None:
-    """A user_logins that is missing or whose columns differ from the contract (dropped,
-    narrower, added) fails the run: dbt neither creates nor alters it, and the ledger marks
-    nothing delivered, so the logins are delivered once the right table is used."""
+    """A user_logins that is missing or whose columns differ from the contract (dropped, of
+    another type, added) fails the run naming what to fix: dbt neither creates nor alters it,
+    and the ledger marks nothing delivered, so the logins are delivered once the right table
+    is used."""
     add_messages(db, login("m1", "u1"))
     db.dbt("run")
     db.query(USER_LOGINS_DDL.format(name="user_logins_other"))
@@ -319,6 +327,9 @@ def test_a_table_unlike_the_contract_fails_the_run_and_records_nothing(
 
     assert code != 0
     assert says in out
+    if definition:
+        assert "public.user_logins_other does not match the contract" in out
+        assert "user_logins_schema and user_logins_table" in out
     if definition:
         assert table_definition(db, "user_logins_other") == definition
         assert db.query("SELECT count(*) FROM user_logins_other") == [(0,)]
@@ -342,6 +353,11 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("ALTER TABLE user_logins ALTER COLUMN locale SET NOT NULL", {"locale": None}, "23502"),
     (
+        "ALTER TABLE user_logins ALTER COLUMN device_type TYPE varchar(8)",
+        {"device_type": "smart-television"},
+        "value too long for type character varying(8) (SQLSTATE 22001)",
+    ),
+    (
         "ALTER TABLE user_logins ADD CONSTRAINT one_ip UNIQUE (masked_ip)"
         " DEFERRABLE INITIALLY DEFERRED",
         {"masked_ip": "shared-ip"},
@@ -364,8 +380,8 @@ REFUSALS: list[tuple[str, dict[str, Any], str]] = [
 
 
 def test_rows_the_table_refuses_are_quarantined_the_rest_delivered(db: Database) -> None:
-    """Each way a table can refuse one row (constraint, NOT NULL, deferred unique, raising or
-    skipping trigger): the rest is delivered in the same run, once; the
+    """Each way a table can refuse one row (constraint, NOT NULL, narrower column, deferred
+    unique, raising or skipping trigger): the rest is delivered in the same run, once; the
     refused row is quarantined with the database's reason, stays pending, is tried again
     every run, and is delivered once the table accepts it."""
     for ddl, _, _ in REFUSALS:
@@ -412,6 +428,57 @@ def test_rows_the_table_refuses_are_quarantined_the_rest_delivered(db: Database)
     assert db.query(
         "SELECT count(*) FROM sqs_staging.logins WHERE _refused_reason IS NOT NULL"
     ) == [(0,)]
+
+
+def test_a_table_with_other_varchar_lengths_is_adopted_as_it_is(db: Database) -> None:
+    """Issue 17: varchar columns narrower or wider than the contract's (or text) are no reason
+    to fail the run. What fits is delivered; a value too long is refused by the database and
+    quarantined with its reason, stays undelivered in the ledger and pending, and is delivered
+    once the table is widened. dbt never alters the table."""
+    db.query(
+        "ALTER TABLE user_logins ALTER COLUMN device_type TYPE varchar(8),"
+        " ALTER COLUMN locale TYPE varchar(5), ALTER COLUMN masked_ip TYPE text,"
+        " ALTER COLUMN masked_device_id TYPE varchar"
+    )
+    definition = table_definition(db)
+    add_messages(
+        db,
+        login("m1", "u1"),
+        login("m2", "u2", locale=None, device_type="ios"),
+        login("long-device", "u3", device_type="smart-television"),
+        login("long-locale", "u4", locale="zh_Hant_TW"),
+    )
+
+    db.dbt("build")
+    db.dbt("run")  # the refused are tried again, and refused again
+
+    assert [r[0] for r in db.user_logins()] == ["pre", "u1", "u2"]
+    assert dict(
+        db.query("SELECT message_id, rejection_reason FROM sqs_logins.quarantined_messages")
+    ) == {
+        "long-device": "public.user_logins refused it: value too long for type"
+        " character varying(8) (SQLSTATE 22001)",
+        "long-locale": "public.user_logins refused it: value too long for type"
+        " character varying(5) (SQLSTATE 22001)",
+    }
+    assert db.query(
+        "SELECT message_id FROM sqs_logins.login_deliveries WHERE delivered_at IS NULL ORDER BY 1"
+    ) == [("long-device",), ("long-locale",)]
+    assert db.query(
+        "SELECT message_id FROM sqs_staging.logins WHERE _transformed_at IS NULL ORDER BY 1"
+    ) == [("long-device",), ("long-locale",)]
+    assert table_definition(db) == definition
+
+    db.query(
+        "ALTER TABLE user_logins ALTER COLUMN device_type TYPE varchar(16),"
+        " ALTER COLUMN locale TYPE varchar(10)"
+    )
+    db.dbt("build")
+    assert [r[0] for r in db.user_logins()] == ["pre", "u1", "u2", "u3", "u4"]
+    assert db.query("SELECT count(*) FROM sqs_logins.quarantined_messages") == [(0,)]
+    assert db.query("SELECT count(*) FROM sqs_staging.logins WHERE _transformed_at IS NULL") == [
+        (0,)
+    ]
 
 
 def test_concurrent_runs_deliver_once(db: Database) -> None:

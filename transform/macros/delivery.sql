@@ -20,16 +20,63 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- on_schema_change='fail' of the model delivered by the 'deliver' strategy (user_logins),
+    in place of dbt's check: the table it adopts must have the contract's columns (the temporary
+    relation's), no other, each of the contract's type, except that a varchar may have any
+    length (or be text): the database judges each value, and a row with one too long for the
+    table is refused and quarantined like any other (get_incremental_deliver_sql). Any other
+    difference fails the run before it delivers anything, naming what to fix; dbt never
+    alters the table. Other models keep dbt's own check. -#}
+{% macro postgres__check_for_schema_changes(source_relation, target_relation) -%}
+    {%- if config.get('incremental_strategy') != 'deliver' -%}
+        {{ return(default__check_for_schema_changes(source_relation, target_relation)) }}
+    {%- endif -%}
+    {%- set strings = ['character varying', 'text'] -%}
+    {%- set contract = adapter.get_columns_in_relation(source_relation) -%}
+    {%- set table = adapter.get_columns_in_relation(target_relation) -%}
+    {%- set contract_names = contract | map(attribute='name') | list -%}
+    {%- set problems = [] -%}
+    {%- for column in contract -%}
+        {%- set found = table | selectattr('name', 'equalto', column.name) | list -%}
+        {%- if not found -%}
+            {%- do problems.append('column ' ~ column.name ~ ' is missing') -%}
+        {%- elif found[0].data_type != column.data_type
+                and not (found[0].dtype in strings and column.dtype in strings) -%}
+            {%- do problems.append(
+                'column ' ~ column.name ~ ' is ' ~ found[0].data_type
+                ~ ', not ' ~ column.data_type
+            ) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for column in table if column.name not in contract_names -%}
+        {%- do problems.append('column ' ~ column.name ~ ' is not in the contract') -%}
+    {%- endfor -%}
+    {%- if problems -%}
+        {{ exceptions.raise_compiler_error(
+            target_relation.schema ~ "." ~ target_relation.identifier
+            ~ " does not match the contract of the " ~ model.name ~ " model ("
+            ~ problems | join('; ') ~ "), so nothing was delivered. dbt never alters the"
+            ~ " application's table: make it match the DDL in transform/README.md (a varchar"
+            ~ " column may have any length), or set the dbt vars user_logins_schema and"
+            ~ " user_logins_table to the right table."
+        ) }}
+    {%- endif -%}
+    {{ return({
+        'schema_changed': false, 'source_not_in_target': [], 'target_not_in_source': [],
+        'source_columns': contract, 'target_columns': table, 'new_target_types': [],
+    }) }}
+{%- endmacro %}
+
 {#- The incremental strategy of user_logins (incremental_strategy='deliver'): delivers the
     ledger's undelivered rows (the model's rows) and sets their delivered_at, in one statement
     and in the model's transaction, so the ledger and user_logins never disagree.
 
     The common path is one set-based statement. If user_logins refuses it (a CHECK constraint,
-    a trigger, a stricter NOT NULL, a rule or trigger that skips a row), each row is tried
-    alone instead, and so are the rows it refused before. A refused row stays undelivered in
-    the ledger; its staging row keeps the database's reason (_refused_reason) and stays
-    pending for dbt, so every run tries it again, it is never pruned, and quarantined_messages
-    shows it until it is delivered. Deferred constraints are checked here, row by row, not at
+    a trigger, a stricter NOT NULL, a value too long for a narrower varchar, a rule or trigger
+    that skips a row), each row is tried alone instead, and so are the rows it refused before.
+    A refused row stays undelivered in the ledger; its staging row keeps the database's reason
+    (_refused_reason) and stays pending for dbt, so every run tries it again, it is never
+    pruned, and quarantined_messages shows it until it is delivered. Deferred constraints are checked here, row by row, not at
     commit. An error that is not about a row (a missing privilege, a lock or serialization
     failure, a lost connection) fails the run, which delivers nothing, as before. -#}
 {% macro get_incremental_deliver_sql(arg_dict) -%}
