@@ -76,9 +76,10 @@
     that skips a row), each row is tried alone instead, and so are the rows it refused before.
     A refused row stays undelivered in the ledger; its staging row keeps the database's reason
     (_refused_reason) and stays pending for dbt, so every run tries it again, it is never
-    pruned, and quarantined_messages shows it until it is delivered. Deferred constraints are checked here, row by row, not at
-    commit. An error that is not about a row (a missing privilege, a lock or serialization
-    failure, a lost connection) fails the run, which delivers nothing, as before. -#}
+    pruned, and quarantined_messages shows it until it is delivered. Deferred constraints are
+    checked here, row by row, not at commit. An error that is not about a row (a missing
+    privilege, a lock or serialization failure, a lost connection) fails the run, which
+    delivers nothing, as before. -#}
 {% macro get_incremental_deliver_sql(arg_dict) -%}
     {%- set user_logins = arg_dict['target_relation'] -%}
     {%- set ledger = ref('login_deliveries') -%}
