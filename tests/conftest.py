@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.harness.dbt import db
 from tests.harness.orchestration import alert_receiver, system_database, worker_ids
 from tests.harness.services import database, postgres_server, queue_url, sqs_endpoint
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "alert_receiver",
     "database",
+    "db",
     "postgres_server",
     "queue_url",
     "sqs_endpoint",

@@ -7,8 +7,9 @@ ChangeMessageVisibility 0, every one whose outcome is not committed: the next ru
 wait for the visibility timeout, and delivers everything exactly once.
 
 A SIGTERM once the tap has ended (its output read) is the same: sqs-ack offers back what it
-did not commit. If sqs-ack itself is killed outright, nothing can offer them back: the job's extractor's short
-``visibility_timeout`` (kept up by heartbeats while the run lives) brings them back soon.
+did not commit. If sqs-ack itself is killed outright, nothing can offer them back: the job's
+extractor's short ``visibility_timeout`` (kept up by heartbeats while the run lives) brings
+them back soon.
 """
 
 from __future__ import annotations

@@ -17,15 +17,14 @@ from sqs_ack.bookkeeping import prepare
 from sqs_ack.target_settings import TargetSettings
 
 from tap_sqs_logins.fields import login_schema
+from tests.harness.dbt import add_messages, login, poison
 from tests.harness.project import REPO
-from tests.test_transform import add_messages, db, login, poison
 
 if TYPE_CHECKING:
-    from tests.test_transform import Database
+    from tests.harness.dbt import Database
 
 pytestmark = pytest.mark.meltano
 
-__all__ = ["db"]  # the fixture
 TARGET = REPO / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / "target-postgres"
 HISTORY = 1_000_000
 NEW = 10_000
