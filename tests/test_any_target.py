@@ -39,7 +39,15 @@ from tests.harness.jobs import (
     seed_ids,
     tail,
 )
-from tests.harness.project import BIN, REPO, meltano, package_index, scrubbed
+from tests.harness.project import (
+    BIN,
+    REPO,
+    RUN_TIMEOUT,
+    meltano,
+    package_index,
+    run_meltano,
+    scrubbed,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -394,14 +402,11 @@ def test_a_plugin_entry_without_the_state_capability_is_reported_at_start(
     log = tmp_path / "meltano.log"
     try:
         for _ in range(2):
-            job = subprocess.run(
-                [str(BIN / "meltano"), "run", "tap-sqs-logins--stateless", "target-csv"],
-                cwd=project,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
+            job = run_meltano(
+                env,
+                *("run", "tap-sqs-logins--stateless", "target-csv"),
+                project=project,
+                timeout=RUN_TIMEOUT,
             )
             log.write_text(job.stdout + job.stderr)
             assert job.returncode == 0, tail(log)
@@ -451,14 +456,6 @@ def test_config_test_names_the_missing_setting(
         TAP_SQS_LOGINS_ENDPOINT_URL=sqs_endpoint,
     )
     del env[unset]
-    result = subprocess.run(
-        [str(BIN / "meltano"), "config", "test", "tap-sqs-logins"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_meltano(env, "config", "test", "tap-sqs-logins", project=project)
     assert result.returncode != 0
     assert named in result.stdout + result.stderr

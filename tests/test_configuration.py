@@ -9,7 +9,6 @@ job must stage, acknowledge and transform in that database, and empty the queue.
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,15 @@ from tests.harness.jobs import (
     queue_counts,
     seed_ids,
 )
-from tests.harness.project import BIN, REPO, WAYS, copy_project, scrubbed, set_target
+from tests.harness.project import (
+    RUN_TIMEOUT,
+    WAYS,
+    copy_project,
+    meltano,
+    run_meltano,
+    scrubbed,
+    set_target,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,17 +56,8 @@ def test_every_step_follows_the_target_setting(
     bodies = sample_bodies(40, seed=11)
     seed_ids(queue_url, bodies)
 
-    result = subprocess.run(
-        [str(BIN / "meltano"), "run", JOB],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    meltano(env, "run", JOB, project=project, timeout=RUN_TIMEOUT)
 
-    assert result.returncode == 0, result.stderr[-4000:]
     today = datetime.now(timezone.utc).date().isoformat()
     assert delivered(database) == expected_rows(bodies, today)
     with psycopg.connect(database.dsn) as conn:
@@ -77,15 +75,7 @@ def test_a_production_environment_without_queue_url_fails_naming_it(tmp_path: Pa
     """The local queue is the dev environment's: the tap itself has no queue default."""
     env = scrubbed(TAP_SQS_LOGINS_MASK_KEY=KEY)
     for plugin in ("tap-sqs-logins", "tap-sqs-logins--postgres"):
-        result = subprocess.run(
-            [str(BIN / "meltano"), "--environment", "prod", "config", "test", plugin],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        result = run_meltano(env, "--environment", "prod", "config", "test", plugin)
         assert result.returncode != 0
         assert "queue_url" in result.stdout + result.stderr
         assert "localhost:4566" not in result.stdout + result.stderr
@@ -100,15 +90,8 @@ def invoke(plugin: str, queue_url: str, tmp_path: Path) -> list[dict[str, object
         TAP_SQS_LOGINS_WAIT_TIME_SECONDS="0",
         TAP_SQS_LOGINS_JOURNAL_DIR=str(tmp_path / "journal"),
     )
-    result = subprocess.run(
-        [str(BIN / "meltano"), "invoke", plugin],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    result = run_meltano(env, "invoke", plugin)
+    assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return [line["record"] for line in lines if line["type"] == "RECORD"]
 

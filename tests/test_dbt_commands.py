@@ -20,7 +20,15 @@ import pytest
 
 from localenv.sample import sample_bodies
 from tests.harness.jobs import JOB, KEY, seed_ids
-from tests.harness.project import BIN, REPO, WAYS, copy_project, scrubbed, set_target
+from tests.harness.project import (
+    REPO,
+    RUN_TIMEOUT,
+    WAYS,
+    copy_project,
+    meltano,
+    scrubbed,
+    set_target,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,22 +51,6 @@ COMMANDS = (
 )
 
 
-def invoke(project: Path, env: dict[str, str], *args: str) -> str:
-    """`<abs>/meltano <args>` in `project`; fails the test unless it exits 0."""
-    result = subprocess.run(
-        [str(BIN / "meltano"), *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"meltano {' '.join(args)}:\n{output[-4000:]}"
-    return output
-
-
 def configured_project(
     way: str, queue_url: str, database: Database, tmp_path: Path
 ) -> tuple[Path, dict[str, str]]:
@@ -75,7 +67,7 @@ def configured_project(
     )
     set_target(way, project, env, database.host, database.name)
     seed_ids(queue_url, sample_bodies(10, seed=31, foreign_index=None))
-    invoke(project, env, "run", JOB)  # the staging tables the models read
+    meltano(env, "run", JOB, project=project, timeout=RUN_TIMEOUT)  # the staging tables dbt reads
     return project, env
 
 
@@ -85,7 +77,7 @@ def test_dbt_debug_finds_the_configured_database(
 ) -> None:
     project, env = configured_project(way, queue_url, database, tmp_path)
 
-    output = invoke(project, env, "invoke", "dbt-postgres", "debug")
+    output = meltano(env, "invoke", "dbt-postgres", "debug", project=project, timeout=RUN_TIMEOUT)
 
     assert f"database: {database.name}" in output
     assert "All checks passed" in output
@@ -100,7 +92,7 @@ def test_every_dbt_command_runs_in_the_configured_database(
     for command in COMMANDS:
         name = f"dbt-postgres{command}" if command.startswith(":") else "dbt-postgres"
         args = [] if command.startswith(":") else command.split()
-        invoke(project, env, "invoke", name, *args)
+        meltano(env, "invoke", name, *args, project=project, timeout=RUN_TIMEOUT)
 
     catalog = json.loads((project / "transform" / "target" / "catalog.json").read_text())
     databases = {node["metadata"]["database"] for node in catalog["nodes"].values()}

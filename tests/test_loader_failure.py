@@ -84,6 +84,21 @@ def kill_loader_tree(job: psutil.Process, _: Database) -> None:
         process.kill()
 
 
+def seeded(
+    queue_url: str, database: Database, seed: int, visibility: str
+) -> tuple[list[str], dict[str, str]]:
+    """MESSAGES logins sent to the queue; the job's env with `visibility`, 100-row batches."""
+    bodies = sample_bodies(MESSAGES, seed=seed, foreign_index=None)
+    seed_ids(queue_url, bodies)
+    env = job_env(
+        queue_url,
+        database,
+        TAP_SQS_LOGINS__POSTGRES_VISIBILITY_TIMEOUT=visibility,
+        TARGET_POSTGRES_BATCH_SIZE_ROWS="100",  # commits while the tap still sends
+    )
+    return bodies, env
+
+
 def start_and_wait_for_a_commit(
     env: dict[str, str], log: Path, database: Database
 ) -> subprocess.Popen[bytes]:
@@ -118,15 +133,8 @@ def test_a_killed_loader_hides_messages_only_for_the_jobs_short_visibility_timeo
     database: Database,
     tmp_path: Path,
 ) -> None:
-    bodies = sample_bodies(MESSAGES, seed=6, foreign_index=None)
-    seed_ids(queue_url, bodies)
+    bodies, env = seeded(queue_url, database, 6, str(SHORT_VISIBILITY))
     log = tmp_path / "meltano.log"
-    env = job_env(
-        queue_url,
-        database,
-        TAP_SQS_LOGINS__POSTGRES_VISIBILITY_TIMEOUT=str(SHORT_VISIBILITY),
-        TARGET_POSTGRES_BATCH_SIZE_ROWS="100",
-    )
 
     job = start_and_wait_for_a_commit(env, log, database)
     failure(psutil.Process(job.pid), database)
@@ -150,15 +158,8 @@ def test_what_a_failed_load_did_not_commit_is_visible_again_at_once(
     database: Database,
     tmp_path: Path,
 ) -> None:
-    bodies = sample_bodies(MESSAGES, seed=5, foreign_index=None)
-    seed_ids(queue_url, bodies)
+    bodies, env = seeded(queue_url, database, 5, VISIBILITY)
     log = tmp_path / "meltano.log"
-    env = job_env(
-        queue_url,
-        database,
-        TAP_SQS_LOGINS__POSTGRES_VISIBILITY_TIMEOUT=VISIBILITY,
-        TARGET_POSTGRES_BATCH_SIZE_ROWS="100",  # commits while the tap still sends
-    )
 
     job = start_and_wait_for_a_commit(env, log, database)
     failure(psutil.Process(job.pid), database)

@@ -22,7 +22,7 @@ from localenv.process import free_port
 from localenv.sample import sample_bodies
 from tap_sqs_logins.testing.hostile import hostile_corpus
 from tests.harness.jobs import JOB, fetch, job_env, seed_ids
-from tests.harness.project import BIN, REPO
+from tests.harness.project import REPO, RUN_TIMEOUT, run_meltano
 
 if TYPE_CHECKING:
     from tests.harness.services import Database
@@ -73,15 +73,7 @@ def seed_mixed_queue(queue_url: str) -> tuple[int, set[str]]:
 
 def run_json(env: dict[str, str]) -> tuple[int, list[dict[str, object]], str]:
     """Run the job with --log-format json; return (exit code, parsed lines, raw output)."""
-    run = subprocess.run(
-        [str(BIN / "meltano"), "--log-format", "json", "run", JOB],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    run = run_meltano(env, "--log-format", "json", "run", JOB, timeout=RUN_TIMEOUT)
     output = run.stdout + run.stderr
     return run.returncode, [parse(line) for line in output.splitlines()], output
 
@@ -186,15 +178,7 @@ def test_the_console_format_shows_the_same_levels_as_text(
 ) -> None:
     seed_mixed_queue(queue_url)
     env = job_env(queue_url, database, TARGET_POSTGRES_DATABASE=f"no_such_{uuid.uuid4().hex[:8]}")
-    run = subprocess.run(
-        [str(BIN / "meltano"), "run", JOB],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    run = run_meltano(env, "run", JOB, timeout=RUN_TIMEOUT)
     assert run.returncode != 0
     lines = run.stderr.splitlines()
     assert not [line for line in lines if line.lstrip().startswith("{")]  # no JSON blobs

@@ -118,16 +118,20 @@ def graphql(port: int, query: str, server: subprocess.Popen[bytes], log: Path) -
             time.sleep(2)
 
 
-def dagster_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
-    """(job name, status) of every run in the Dagster database."""
-    dsn = conninfo(
+def dagster_dsn(env: dict[str, str]) -> str:
+    """The Dagster database of `env` (its DAGSTER_PG_* variables)."""
+    return conninfo(
         env["DAGSTER_PG_HOST"],
         int(env["DAGSTER_PG_PORT"]),
         env["DAGSTER_PG_USER"],
         env["DAGSTER_PG_PASSWORD"],
         env["DAGSTER_PG_DB"],
     )
-    with psycopg.connect(dsn) as conn:
+
+
+def dagster_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
+    """(job name, status) of every run in the Dagster database."""
+    with psycopg.connect(dagster_dsn(env)) as conn:
         return conn.execute("select pipeline_name, status from runs").fetchall()
 
 
@@ -182,18 +186,40 @@ def test_dagster_runs_the_meltano_schedule(
 
 def scheduled_runs(env: dict[str, str]) -> list[tuple[object, ...]]:
     """(schedule name, status) of the runs Dagster's scheduler started."""
-    dsn = conninfo(
-        env["DAGSTER_PG_HOST"],
-        int(env["DAGSTER_PG_PORT"]),
-        env["DAGSTER_PG_USER"],
-        env["DAGSTER_PG_PASSWORD"],
-        env["DAGSTER_PG_DB"],
-    )
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dagster_dsn(env)) as conn:
         return conn.execute(
             "select t.value, r.status from runs r join run_tags t on t.run_id = r.run_id"
             " where t.key = 'dagster/schedule_name' order by r.create_timestamp"
         ).fetchall()
+
+
+def every_minute_schedule(env: dict[str, str], project: Path) -> None:
+    """Swap `project`'s */15 schedule (it could tick during a test and race it) for every-minute."""
+    meltano(env, "schedule", "remove", "sqs-logins-every-15-minutes", project=project)
+    meltano(
+        env,
+        *("schedule", "add", "every-minute", "--job", "sqs-logins-to-postgres"),
+        *("--interval", "* * * * *"),
+        project=project,
+    )
+
+
+def run_every_minute_schedule(env: dict[str, str], project: Path, log: Path) -> None:
+    """createdb (as `make orchestrate` does), then the daemon until every_minute's run succeeds."""
+    meltano(env, "invoke", "dagster:createdb", project=project)
+    assert "Schedule: every_minute [RUNNING]" in meltano(
+        env, "invoke", "dagster:schedules", project=project
+    )
+    daemon = start_daemon(env, log, project)
+    try:
+        deadline = time.monotonic() + 420  # the next minute's tick, then the run
+        while ("every_minute", "SUCCESS") not in (runs := scheduled_runs(env)):
+            assert daemon.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert ("every_minute", "FAILURE") not in runs, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, (runs, log.read_text(errors="replace")[-4000:])
+            time.sleep(2)
+    finally:
+        stop(daemon)
 
 
 def test_a_schedule_added_with_meltano_schedule_add_is_run_by_the_daemon(
@@ -207,36 +233,11 @@ def test_a_schedule_added_with_meltano_schedule_add_is_run_by_the_daemon(
         "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
     }
 
-    def meltano_here(*args: str) -> str:
-        return meltano(env, *args, project=project)
-
-    # Only the new schedule: the */15 one could tick during the test and race it.
-    meltano_here("schedule", "remove", "sqs-logins-every-15-minutes")
-    meltano_here(
-        "schedule",
-        "add",
-        "every-minute",
-        "--job",
-        "sqs-logins-to-postgres",
-        "--interval",
-        "* * * * *",
-    )
+    every_minute_schedule(env, project)
     bodies = sample_bodies(20, foreign_index=None)
     seed_ids(queue_url, bodies)
-    meltano_here("invoke", "dagster:createdb")
-    assert "Schedule: every_minute [RUNNING]" in meltano_here("invoke", "dagster:schedules")
 
-    log = tmp_path / "daemon.log"
-    daemon = start_daemon(env, log, project)
-    try:
-        deadline = time.monotonic() + 420  # the next minute's tick, then the run
-        while ("every_minute", "SUCCESS") not in (runs := scheduled_runs(env)):
-            assert daemon.poll() is None, log.read_text(errors="replace")[-4000:]
-            assert ("every_minute", "FAILURE") not in runs, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, (runs, log.read_text(errors="replace")[-4000:])
-            time.sleep(2)
-    finally:
-        stop(daemon)
+    run_every_minute_schedule(env, project, tmp_path / "daemon.log")
 
     assert queue_counts(queue_url)[0] == 0
     today = datetime.now(timezone.utc).date().isoformat()
@@ -308,13 +309,7 @@ def test_the_daemon_started_by_absolute_path_from_a_scrubbed_environment_runs_a_
     queue_url: str, database: Database, dagster_env: dict[str, str], tmp_path: Path
 ) -> None:
     project = project_copy(tmp_path / "project")
-    meltano(dagster_env, "schedule", "remove", "sqs-logins-every-15-minutes", project=project)
-    meltano(
-        dagster_env,
-        *("schedule", "add", "every-minute", "--job", "sqs-logins-to-postgres"),
-        *("--interval", "* * * * *"),
-        project=project,
-    )
+    every_minute_schedule(dagster_env, project)
     bodies = sample_bodies(20, foreign_index=None)
     seed_ids(queue_url, bodies)
     env = {
@@ -322,21 +317,8 @@ def test_the_daemon_started_by_absolute_path_from_a_scrubbed_environment_runs_a_
         "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),  # the copy shares transform/
         "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
     }
-    meltano(env, "invoke", "dagster:createdb", project=project)  # as `make orchestrate` does
-    assert "Schedule: every_minute [RUNNING]" in meltano(
-        env, "invoke", "dagster:schedules", project=project
-    )
-    log = tmp_path / "daemon.log"
-    daemon = start_daemon(env, log, project)
-    try:
-        deadline = time.monotonic() + 420  # the next minute's tick, then the run
-        while ("every_minute", "SUCCESS") not in (runs := scheduled_runs(env)):
-            assert daemon.poll() is None, log.read_text(errors="replace")[-4000:]
-            assert ("every_minute", "FAILURE") not in runs, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, (runs, log.read_text(errors="replace")[-4000:])
-            time.sleep(2)
-    finally:
-        stop(daemon)
+
+    run_every_minute_schedule(env, project, tmp_path / "daemon.log")
 
     assert queue_counts(queue_url)[0] == 0
     today = datetime.now(timezone.utc).date().isoformat()

@@ -8,7 +8,6 @@ which only the private key (never given to the pipeline) opens.
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -19,7 +18,7 @@ from localenv.sqs import local_queue, seed
 from tap_sqs_logins.privacy.sealing import unseal
 from tap_sqs_logins.testing import rsa_key_pair
 from tests.harness.jobs import JOB, MASKING, SEALED_MAPS, job_env, pg_dump, queue_counts
-from tests.harness.project import BIN, REPO
+from tests.harness.project import REPO, RUN_TIMEOUT, run_meltano
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -84,15 +83,7 @@ def test_no_raw_pii_downstream_and_sealed_copy_opens_off_pipeline(
         TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(SEALED_MAPS),
         LOGLEVEL="DEBUG",
     )
-    run = subprocess.run(
-        [str(BIN / "meltano"), "--log-level=debug", "run", JOB],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    run = run_meltano(env, "--log-level=debug", "run", JOB, timeout=RUN_TIMEOUT)
     tap_lines = [line for line in run.stderr.splitlines() if "tap-sqs-logins" in line]
     assert run.returncode == 0, "\n".join(tap_lines[-40:])[-6000:]
     assert "[debug" in run.stderr
@@ -147,15 +138,7 @@ def test_the_job_refuses_a_side_door_before_receiving(
 ) -> None:
     seed(local_queue(queue_url), sample_bodies(5, seed=3))
     env = job_env(queue_url, database, TAP_SQS_LOGINS_STREAM_MAPS=json.dumps(maps))
-    run = subprocess.run(
-        [str(BIN / "meltano"), "run", JOB],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    run = run_meltano(env, "run", JOB, timeout=RUN_TIMEOUT)
     assert run.returncode != 0
     assert problem in run.stderr, run.stderr[-6000:]
     assert queue_counts(queue_url) == (5, 0)  # nothing received: all left for the next run

@@ -23,7 +23,7 @@ from tests.harness.jobs import (
     run_job,
     tail,
 )
-from tests.harness.project import BIN, REPO
+from tests.harness.project import BIN, RUN_TIMEOUT, meltano
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,16 +36,7 @@ BLOCKS = ["tap-sqs-logins--postgres", "target-postgres", "dbt-postgres:run"]
 
 
 def meltano_run(tasks: list[str], queue_url: str, database: Database) -> None:
-    result = subprocess.run(
-        [str(BIN / "meltano"), "run", *tasks],
-        cwd=REPO,
-        env=job_env(queue_url, database),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    meltano(job_env(queue_url, database), "run", *tasks, timeout=RUN_TIMEOUT)
 
 
 def user_logins(database: Database) -> list[tuple[Any, ...]]:

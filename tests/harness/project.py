@@ -20,6 +20,7 @@ DOCUMENTED = re.compile(
 )
 NOWHERE = "postgres-host-unset.invalid"
 WAYS = ("meltano.yml", "meltano config set", ".env", "shell")
+RUN_TIMEOUT = 600  # seconds for `meltano run` of the job, or a dbt command through Meltano
 
 
 def scrubbed(**variables: str) -> dict[str, str]:
@@ -42,18 +43,27 @@ def package_index() -> dict[str, str]:
     }
 
 
-def meltano(env: dict[str, str], *args: str, project: Path = REPO) -> str:
-    """Output of `meltano <args>` in `project`; fails the test on a non-zero exit."""
-    result = subprocess.run(
+def run_meltano(
+    env: dict[str, str], *args: str, project: Path = REPO, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`<abs>/meltano <args>` in `project` from the environment `env`, as users start it."""
+    return subprocess.run(
         [str(BIN / "meltano"), *args],
         cwd=project,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def meltano(env: dict[str, str], *args: str, project: Path = REPO, timeout: float = 300) -> str:
+    """Output of run_meltano (stdout, then stderr); fails the test on a non-zero exit."""
+    result = run_meltano(env, *args, project=project, timeout=timeout)
+    assert result.returncode == 0, (
+        f"meltano {' '.join(args)}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+    )
     return result.stdout + result.stderr
 
 
