@@ -71,9 +71,10 @@ def _read(pid: int) -> tuple[int, float] | None:
 
 @dataclass
 class Watch:
-    """Poll the tree of `root` in a thread until it exits."""
+    """Poll the tree of `root` in a thread until it exits (below it only, if `wrapper`)."""
 
     root: subprocess.Popen[bytes]
+    wrapper: bool = False  # root is bench.rusage: not a step of what it runs
     started: float = field(default_factory=time.monotonic)
     seen: dict[int, Seen] = field(default_factory=dict)
 
@@ -88,7 +89,7 @@ class Watch:
             return
         while self.root.poll() is None:
             try:
-                tree = [root, *root.children(recursive=True)]
+                tree = [*([] if self.wrapper else [root]), *root.children(recursive=True)]
             except psutil.Error:
                 break
             now = time.monotonic() - self.started
