@@ -23,6 +23,7 @@ INTERVAL = 0.05
 TICKS = os.sysconf("SC_CLK_TCK")
 PROGRAMS = (
     "target-postgres-sqs-ack",
+    "target-postgres-msgspec",
     "tap-sqs-logins",
     "target-postgres",
     "dbt-with-target",
@@ -39,6 +40,7 @@ def step_of(cmdline: list[str]) -> str:
         return "discover" if "--discover" in cmdline or "--about" in cmdline else "tap"
     steps = {
         "target-postgres": "target",
+        "target-postgres-msgspec": "target",
         "target-postgres-sqs-ack": "ack",
         "dbt-with-target": "dbt",
     }

@@ -17,6 +17,7 @@ from sqs_ack.bookkeeping import prepare
 from sqs_ack.target_settings import TargetSettings
 
 from tap_sqs_logins.fields import login_schema
+from tests.harness.jobs import TARGET as JOB_TARGET
 from tests.harness.project import REPO
 from tests.test_transform import add_messages, db, login, poison
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.meltano
 
 __all__ = ["db"]  # the fixture
-TARGET = REPO / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / "target-postgres"
+TARGET = REPO / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / JOB_TARGET
 HISTORY = 1_000_000
 NEW = 10_000
 TABLES = ("sqs_staging.logins", "sqs_logins.login_deliveries", "sqs_logins.quarantined_messages")
