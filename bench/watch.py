@@ -56,6 +56,8 @@ class Seen:
     last: float
     hwm_kib: int = 0
     cpu: float = 0.0
+    cmdline: list[str] = field(default_factory=list)
+    forked: bool = False  # seen between fork and exec: its step is known once it has exec'd
 
 
 def _read(pid: int) -> tuple[int, float] | None:
@@ -101,7 +103,7 @@ class Watch:
 
     def _poll(self, process: psutil.Process, now: float) -> None:
         seen = self.seen.get(process.pid)
-        if seen is None:
+        if seen is None or seen.forked:
             try:
                 cmdline, parent = process.cmdline(), self.seen.get(process.ppid())
             except psutil.Error:
@@ -109,7 +111,12 @@ class Watch:
             step = step_of(cmdline)
             if step not in STEPS and parent is not None:
                 step = parent.step  # a helper process (e.g. dbt's resource tracker)
-            seen = self.seen[process.pid] = Seen(step, now, now)
+            # A child seen before it exec's still shows its parent's command line (sqs-ack
+            # starting target-postgres with a preexec_fn): named again once it has exec'd.
+            forked = parent is not None and cmdline == parent.cmdline
+            if seen is None:
+                seen = self.seen[process.pid] = Seen(step, now, now, cmdline=cmdline)
+            seen.step, seen.cmdline, seen.forked = step, cmdline, forked
         reading = _read(process.pid)
         if reading is not None:
             seen.last = now
