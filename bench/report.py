@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 NAIVE_GOAL = 1.0  # job / naive script
 DRAIN_GOAL = 0.7  # job / 1-thread drain
+CPU_GOAL = 1.0  # job CPU per message / naive script's
 FLAT_GOAL = 1.10  # peak RSS at the largest N / at the smallest
 PLUGIN_PYTHONS = {
     "tap": ".meltano/extractors/tap-sqs-logins/venv/bin/python",
@@ -90,7 +91,7 @@ def progress(result: Result, wall: float) -> str:
     state = "ok" if result.ok else "FAILED: " + "; ".join(result.problems)
     return (
         f"  {result.n:>9,} {result.what:<22} {result.seconds:8.1f} s {result.rate:9.0f} msg/s "
-        f"({wall:.0f} s with filling) {state}"
+        f"{_cpu(result.n, result.cpu_s, result.cpu_per_1k)} ({wall:.0f} s with filling) {state}"
     )
 
 
@@ -100,7 +101,7 @@ def _by(results: list[Result], n: int, what: str) -> Result | None:
 
 def goals(results: list[Result]) -> dict[str, Any]:
     """Ratios job/naive and job/drain per N, and whether memory stayed flat."""
-    out: dict[str, Any] = {"ratios": {}, "memory": {}, "after_startup": {}}
+    out: dict[str, Any] = {"ratios": {}, "memory": {}, "after_startup": {}, "cpu": {}}
     counts = sorted({r.n for r in results} - {0})
     startup = _by(results, 0, "meltano")
     for n in counts:
@@ -109,6 +110,15 @@ def goals(results: list[Result]) -> dict[str, Any]:
             out["ratios"][n] = {
                 "job/naive": round(job.rate / naive.rate, 3) if naive else None,
                 "job/drain1": round(job.rate / drain.rate, 3) if drain else None,
+            }
+        if job:
+            out["cpu"][n] = {
+                "job": round(job.cpu_per_1k, 3),
+                "job_after_startup": (
+                    round(1000 * (job.cpu_s - startup.cpu_s) / n, 3) if startup else None
+                ),
+                "naive": round(naive.cpu_per_1k, 3) if naive else None,
+                "drain1": round(drain.cpu_per_1k, 3) if drain else None,
             }
         if job and startup and naive and drain and job.seconds > startup.seconds:
             rate = n / (job.seconds - startup.seconds)
@@ -137,8 +147,8 @@ def render(data: dict[str, Any]) -> str:
     rows = data.get("table", [])
     if rows:
         lines.append(
-            f"{'N':>9}  {'what':<26} {'seconds':>8} {'msg/s':>8} {'peak RSS':>9}  "
-            f"{'ratio':<24} check"
+            f"{'N':>9}  {'what':<26} {'seconds':>8} {'msg/s':>8} {'CPU s/1k':>12} "
+            f"{'peak RSS':>9}  {'ratio':<24} check"
         )
     ratios = data.get("goals", {}).get("ratios", {})
     for row in rows:
@@ -148,9 +158,10 @@ def render(data: dict[str, Any]) -> str:
             ratio = f"{_x(r['job/naive'])} naive, {_x(r['job/drain1'])} drain1"
         rss = f"{row['rss_mib']:.0f} MiB" if row["rss_mib"] else ""
         check = "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"])
+        cpu = _cpu(row["n"], row.get("cpu_s", 0.0), row.get("cpu_s_per_1k", 0.0))
         lines.append(
             f"{row['n']:>9,}  {row['what']:<26} {row['seconds']:8.1f} {row['msg_per_s']:8.0f} "
-            f"{rss:>9}  {ratio:<24} {check}"
+            f"{cpu:>12} {rss:>9}  {ratio:<24} {check}"
         )
         lines += _step_lines(row)
     if any(v is not None for r in ratios.values() for v in r.values()):
@@ -164,6 +175,8 @@ def render(data: dict[str, Any]) -> str:
             f"{int(n):,} messages at {after['msg_per_s']:.0f} msg/s = "
             f"{_x(after['job/naive'])} naive, {_x(after['job/drain1'])} drain1"
         )
+    for n, cpu in data.get("goals", {}).get("cpu", {}).items():
+        lines.append(_cpu_line(int(n), cpu))
     memory = data.get("goals", {}).get("memory")
     if memory:
         growth = ", ".join(f"{step} {g - 1:+.0%}" for step, g in memory.items())
@@ -201,6 +214,26 @@ def _step_lines(row: dict[str, Any]) -> list[str]:
             f"RSS MiB {rss}; CPU {cpu:.1f} s"
         )
     return lines
+
+
+def _cpu_line(n: int, cpu: dict[str, float | None]) -> str:
+    """CPU-s per 1,000 messages of the job, the naive script and the drain, with the goal."""
+    after = cpu["job_after_startup"]
+    line = f"  CPU-s per 1,000 messages at {n:,}: job {cpu['job']:.3f}" + (
+        f" ({after:.3f} after the fixed start-up's)" if after is not None else ""
+    )
+    if cpu["naive"]:
+        met = "met" if (cpu["job"] or 0) <= cpu["naive"] * CPU_GOAL else "NOT met"
+        line += f", naive {cpu['naive']:.3f}: {_x((cpu['job'] or 0) / cpu['naive'])} naive ({met},"
+        line += f" goal <= {CPU_GOAL}x)"
+    if cpu["drain1"]:
+        line += f"; bare drain, 1 thread {cpu['drain1']:.3f}"
+    return line
+
+
+def _cpu(n: int, cpu_s: float, per_1k: float) -> str:
+    """CPU seconds of the whole process tree: per 1,000 messages, or in all for N = 0."""
+    return f"{per_1k:.3f}" if n else f"{cpu_s:.1f} CPU-s"
 
 
 def _x(value: float | None) -> str:

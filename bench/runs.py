@@ -7,10 +7,10 @@ for the job no message received twice.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +52,7 @@ class Result:
     what: str
     seconds: float
     rss_mib: float | None = None
+    cpu_s: float = 0.0  # of the whole process tree (bench.rusage)
     ok: bool = True
     problems: list[str] = field(default_factory=list)
     steps: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -62,6 +63,11 @@ class Result:
         """Messages per second."""
         return self.n / self.seconds if self.seconds else 0.0
 
+    @property
+    def cpu_per_1k(self) -> float:
+        """CPU seconds of the whole process tree per 1,000 messages."""
+        return 1000 * self.cpu_s / self.n if self.n else 0.0
+
     def check(self, condition: bool, problem: str) -> None:
         """Record `problem` unless `condition` holds."""
         if not condition:
@@ -70,32 +76,41 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, with msg/s."""
-        return {**asdict(self), "msg_per_s": round(self.rate, 1)}
+        return {
+            **asdict(self),
+            "msg_per_s": round(self.rate, 1),
+            "cpu_s_per_1k": round(self.cpu_per_1k, 3),
+        }
 
 
 def _timed(
     argv: list[str], log: Path, env: dict[str, str] | None = None, check: bool = True
-) -> tuple[float, Watch]:
-    """Run argv from the repository root, output to `log`; return (seconds, its watch).
+) -> tuple[float, Watch, float]:
+    """Run argv from the repository root, output to `log`; return (seconds, its watch, CPU s).
+
+    The CPU seconds are those of argv's whole process tree, every process counted once it
+    has been reaped, orphans included (bench.rusage); the seconds run from its start to the
+    last process's end.
 
     Raises:
         RuntimeError: if it exits non-zero and `check`.
     """
+    counts = log.with_suffix(".rusage.json")
+    wrapped = [str(BIN / "python"), "-m", "bench.rusage", str(counts), *argv]
     with log.open("wb") as out:
-        started = time.monotonic()
-        process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        watch = Watch(process)
+        process = subprocess.Popen(wrapped, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        watch = Watch(process, wrapper=True)
         try:
             code = process.wait(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
             code = process.wait()
-        seconds = time.monotonic() - started
     watch.join()
     if code and check:
         tail = log.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"{' '.join(argv[:4])} exited {code}; log {log}:\n{tail}")
-    return seconds, watch
+    usage = json.loads(counts.read_text())
+    return usage["seconds"], watch, usage["cpu_s"]
 
 
 def _peak(watch: Watch) -> float | None:
@@ -109,8 +124,8 @@ def naive(ctx: Context, n: int) -> Result:
     valid = queues.valid_count(queues.fill(ctx.endpoint, queue_url, n))
     with ctx.server.database("naive") as db:
         argv = [str(BIN / "python"), "-m", "bench.naive", queue_url, ctx.server.dsn(db), MASK_KEY]
-        seconds, watch = _timed(argv, ctx.logs / f"naive-{n}.log")
-        result = Result(n, "naive script", seconds, _peak(watch))
+        seconds, watch, cpu = _timed(argv, ctx.logs / f"naive-{n}.log")
+        result = Result(n, "naive script", seconds, _peak(watch), cpu)
         rows = ctx.server.scalar(db, "select count(*) from naive_user_logins")
     result.check(rows == valid, f"{rows} rows for {valid} logins")
     result.check(queues.depth(ctx.endpoint, queue_url) == 0, "queue not empty")
@@ -124,9 +139,9 @@ def drain(ctx: Context, n: int, threads: int) -> Result:
     queues.fill(ctx.endpoint, queue_url, n)
     argv = [str(BIN / "python"), "-m", "bench.drain", queue_url, str(threads)]
     log = ctx.logs / f"drain{threads}-{n}.log"
-    seconds, watch = _timed(argv, log)
+    seconds, watch, cpu = _timed(argv, log)
     what = f"bare drain, {threads} thread{'s' if threads > 1 else ''}"
-    result = Result(n, what, seconds, _peak(watch))
+    result = Result(n, what, seconds, _peak(watch), cpu)
     drained = int(log.read_text().split()[-1])
     result.check(drained == n, f"drained {drained} of {n}")
     result.check(queues.depth(ctx.endpoint, queue_url) == 0, "queue not empty")
@@ -189,10 +204,11 @@ def job(
         visible = queues.VisibleWatch(ctx.endpoint, queue_url)
         log = ctx.logs / f"{label}-{n}{'' if number == 1 else f'-run{number}'}.log"
         try:
-            seconds, watch = _timed(argv, log, env, check=not wrap)
+            seconds, watch, cpu = _timed(argv, log, env, check=not wrap)
         finally:
             visible.stop()
         result.seconds += seconds
+        result.cpu_s += cpu
         steps = _job_steps(watch, seconds)
         _merge(result.steps, steps)
         tap_end = watch.started + steps.get("tap", {}).get("end", seconds)

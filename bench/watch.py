@@ -23,6 +23,7 @@ INTERVAL = 0.05
 TICKS = os.sysconf("SC_CLK_TCK")
 PROGRAMS = (
     "target-postgres-sqs-ack",
+    "target-postgres-msgspec",
     "tap-sqs-logins",
     "target-postgres",
     "dbt-with-target",
@@ -39,6 +40,7 @@ def step_of(cmdline: list[str]) -> str:
         return "discover" if "--discover" in cmdline or "--about" in cmdline else "tap"
     steps = {
         "target-postgres": "target",
+        "target-postgres-msgspec": "target",
         "target-postgres-sqs-ack": "ack",
         "dbt-with-target": "dbt",
     }
@@ -54,6 +56,8 @@ class Seen:
     last: float
     hwm_kib: int = 0
     cpu: float = 0.0
+    cmdline: list[str] = field(default_factory=list)
+    forked: bool = False  # seen between fork and exec: its step is known once it has exec'd
 
 
 def _read(pid: int) -> tuple[int, float] | None:
@@ -71,9 +75,10 @@ def _read(pid: int) -> tuple[int, float] | None:
 
 @dataclass
 class Watch:
-    """Poll the tree of `root` in a thread until it exits."""
+    """Poll the tree of `root` in a thread until it exits (below it only, if `wrapper`)."""
 
     root: subprocess.Popen[bytes]
+    wrapper: bool = False  # root is bench.rusage: not a step of what it runs
     started: float = field(default_factory=time.monotonic)
     seen: dict[int, Seen] = field(default_factory=dict)
 
@@ -88,7 +93,7 @@ class Watch:
             return
         while self.root.poll() is None:
             try:
-                tree = [root, *root.children(recursive=True)]
+                tree = [*([] if self.wrapper else [root]), *root.children(recursive=True)]
             except psutil.Error:
                 break
             now = time.monotonic() - self.started
@@ -98,7 +103,7 @@ class Watch:
 
     def _poll(self, process: psutil.Process, now: float) -> None:
         seen = self.seen.get(process.pid)
-        if seen is None:
+        if seen is None or seen.forked:
             try:
                 cmdline, parent = process.cmdline(), self.seen.get(process.ppid())
             except psutil.Error:
@@ -106,7 +111,12 @@ class Watch:
             step = step_of(cmdline)
             if step not in STEPS and parent is not None:
                 step = parent.step  # a helper process (e.g. dbt's resource tracker)
-            seen = self.seen[process.pid] = Seen(step, now, now)
+            # A child seen before it exec's still shows its parent's command line (sqs-ack
+            # starting target-postgres with a preexec_fn): named again once it has exec'd.
+            forked = parent is not None and cmdline == parent.cmdline
+            if seen is None:
+                seen = self.seen[process.pid] = Seen(step, now, now, cmdline=cmdline)
+            seen.step, seen.cmdline, seen.forked = step, cmdline, forked
         reading = _read(process.pid)
         if reading is not None:
             seen.last = now

@@ -16,6 +16,7 @@ import pytest
 
 from localenv.sample import sample_bodies
 from tests.harness.jobs import (
+    TARGET,
     find_child,
     job_env,
     run_job,
@@ -44,7 +45,7 @@ def test_a_second_run_of_the_same_state_id_is_refused(
     )
     try:
         deadline = time.monotonic() + 120
-        while find_child(psutil.Process(first.pid), "target-postgres") is None:
+        while find_child(psutil.Process(first.pid), TARGET) is None:
             assert first.poll() is None, tail(tmp_path / "first.log")
             assert time.monotonic() < deadline, "the first run did not start loading"
             time.sleep(0.05)

@@ -21,6 +21,7 @@ import pytest
 
 from localenv.sample import sample_bodies
 from tests.harness.jobs import (
+    TARGET,
     KillPoint,
     counts,
     delivered,
@@ -96,7 +97,7 @@ def crash_in_every_step(
 
     baseline = queue_counts(queue_url)[1]
     staged = row_count(probe, "sqs_staging.logins")
-    kill(KillPoint("load", "target-postgres", lambda: in_flight_since(queue_url, baseline)))
+    kill(KillPoint("load", TARGET, lambda: in_flight_since(queue_url, baseline)))
     assert row_count(probe, "sqs_staging.logins") == staged, "the load kill came after a commit"
 
 

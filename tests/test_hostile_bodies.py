@@ -36,6 +36,7 @@ from tap_sqs_logins.testing.hostile import (
     quotes_the_body,
     strings_in,
 )
+from tests.harness.jobs import TARGET
 from tests.harness.project import REPO
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 # The tap's in-process SQS here, not tests/conftest.py's moto server.
 sqs, queue_url, config = testing.sqs, testing.queue_url, testing.config
-TARGET_POSTGRES = REPO / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
+TARGET_POSTGRES = REPO / ".meltano/loaders/target-postgres/venv/bin" / TARGET
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/login-queue"
 SETTINGS = {
     "stream_maps": MASKING_MAPS,

@@ -25,6 +25,7 @@ import pytest
 
 from localenv.sample import sample_bodies
 from tests.harness.jobs import (
+    TARGET,
     delivered,
     expected_rows,
     fetch,
@@ -55,7 +56,7 @@ RUN_OPTIONS = ("--force", f"--state-id-suffix=loader-failure-{uuid.uuid4().hex[:
 
 def kill_target(job: psutil.Process, _: Database) -> None:
     """SIGKILL target-postgres itself; its wrapper (sqs-ack) lives on."""
-    target = find_child(job, "target-postgres")
+    target = find_child(job, TARGET)
     assert target is not None, "target-postgres is not running"
     target.kill()
 

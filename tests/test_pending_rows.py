@@ -18,6 +18,7 @@ from sqs_ack.target_settings import TargetSettings
 
 from tap_sqs_logins.fields import login_schema
 from tests.harness.dbt import add_messages, login, poison
+from tests.harness.jobs import TARGET as JOB_TARGET
 from tests.harness.project import REPO
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.meltano
 
-TARGET = REPO / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / "target-postgres"
+TARGET = REPO / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / JOB_TARGET
 HISTORY = 1_000_000
 NEW = 10_000
 TABLES = ("sqs_staging.logins", "sqs_logins.login_deliveries", "sqs_logins.quarantined_messages")

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger("sqs-ack")
-TARGET = Path(sys.executable).with_name("target-postgres")
+# target-postgres itself, reading its input with msgspec (sqs_ack/msgspec_target.py).
+TARGET = Path(sys.executable).with_name("target-postgres-msgspec")
 # Meltano names the run's extractor in MELTANO_EXTRACTOR_NAMESPACE: the tap's own namespace, or
 # for a variant `tap-sqs-logins--NAME` (inherit_from) its own derived one, tap_sqs_logins__name.
 TAP_NAMESPACE = "tap_sqs_logins"

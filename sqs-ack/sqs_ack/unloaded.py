@@ -13,10 +13,11 @@ short ``visibility_timeout``, so that nothing stays hidden long if the loader is
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+import msgspec
 
 from tap_sqs_logins import QueueError, SqsQueue, hide_all
 
@@ -86,8 +87,8 @@ def _handle(line: bytes) -> tuple[str, str] | None:
     if HANDLE_FIELD not in line:
         return None
     try:
-        message = json.loads(line)
-    except ValueError:
+        message = msgspec.json.decode(line)
+    except msgspec.DecodeError:
         return None
     if not isinstance(message, dict) or message.get("type") != "RECORD":
         return None

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 KEY = "integration-test-key-0123456789"
 JOB = "sqs-logins-to-postgres"
+TARGET = "target-postgres-msgspec"  # the job's target-postgres, as sqs-ack starts it
 STEP = 0.02  # seconds a frozen process may run between checks of its kill point
 
 
