@@ -75,7 +75,7 @@ def main() -> None:
         raise SystemExit(1) from None
     except Stopped:
         target.kill()
-        offer_again(sys.stdin.buffer, tap_config)  # Meltano stops the tap too: its output ends
+        offer_again(sys.stdin.buffer, tap_config, READ_SECONDS)  # Meltano stops the tap too
         raise
     sys.exit(_load_and_acknowledge(target, settings, tap_config))
 

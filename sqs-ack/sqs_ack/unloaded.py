@@ -13,7 +13,11 @@ short ``visibility_timeout``, so that nothing stays hidden long if the loader is
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import select
 import threading
+import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -69,15 +73,26 @@ class Unloaded:
         return sum(map(len, by_queue.values()))
 
 
-def offer_again(stream: BinaryIO, config: Mapping[str, Any]) -> int:
+def offer_again(stream: BinaryIO, config: Mapping[str, Any], seconds: float = math.inf) -> int:
     """Read the tap's output to its end, then make its records' messages visible; return how many.
 
     To the end, not for a while: a receive still pending when the check failed brings more,
     and once this loader has ended Meltano kills the tap, which then offers back nothing. The
-    messages stay hidden until the tap has ended, so it does not receive them again.
+    messages stay hidden until the tap has ended, so it does not receive them again. When the
+    run is being stopped, Meltano keeps this input open until this loader has ended: then
+    read only what comes within ``seconds``.
     """
     unloaded = Unloaded()
-    while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if left < math.inf:
+            if not select.select([stream], [], [], left)[0]:
+                break
+            chunk = os.read(stream.fileno(), 65536)
+        else:
+            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        if not chunk:
+            break
         unloaded.watch(chunk)
     return unloaded.offer_again(config)
 

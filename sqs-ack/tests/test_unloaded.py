@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from sqs_ack.unloaded import READ_SECONDS, Unloaded, offer_again
 
-CONFIG = {"region": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+CONFIG = {
+    "region": "us-east-1",
+    "aws_access_key_id": "test",
+    "aws_secret_access_key": "test",
+    "receive_concurrency": 4,
+}
 
 
 def singer_lines(records: list[dict[str, Any]]) -> bytes:
@@ -102,3 +107,23 @@ def test_what_was_passed_on_and_not_settled_is_offered_back(
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         assert attributes["ApproximateNumberOfMessages"] == str(25 - len(settled))
         assert unloaded.offer_again(CONFIG) == 0  # offered once
+
+
+@mock_aws
+def test_when_the_run_is_stopped_what_came_within_the_seconds_is_offered_back() -> None:
+    """Meltano keeps the input open while it stops the run: read for a while, not to the end."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="logins")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="stopped")
+    [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+    read, write = os.pipe()
+    os.write(write, singer_lines([{"queue_url": url, "receipt_handle": message["ReceiptHandle"]}]))
+
+    started = time.monotonic()
+    with os.fdopen(read, "rb") as stream:
+        assert offer_again(stream, CONFIG, READ_SECONDS) == 1
+    os.close(write)  # never closed while it read
+
+    assert time.monotonic() - started < READ_SECONDS + 5
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"
