@@ -1,7 +1,7 @@
 """The tap stands alone: installed by itself into a clean virtualenv, its own tests pass.
 
-A copy of tap-sqs-logins/ (so no build artefact lands in the repository) is installed,
-not editable, with its `testing` extra and the project's constraints, into a fresh venv;
+A copy of tap-sqs-logins/ (so no build artefact lands in the repository) is installed by
+the project's pinned uv, not editable, with its `testing` extra and the project's constraints, into a fresh venv;
 then the copy's source package is removed, so its tests can only import the installed
 wheel, and `pytest` runs from the copy as a release's CI would.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.harness.project import REPO
+from tests.harness.project import BIN, REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,10 +54,20 @@ def test_the_tap_installs_alone_and_passes_its_own_tests(tmp_path: Path) -> None
     tap = shutil.copytree(TAP_DIR, tmp_path / "tap-sqs-logins", ignore=LEFT_BEHIND)
     venv = tmp_path / "venv"
     env = clean_env(venv)
-    run([sys.executable, "-m", "venv", str(venv)], tmp_path, env, timeout=120)
-    pip = [str(venv / "bin/python"), "-m", "pip", "--disable-pip-version-check"]
+    uv = str(BIN / "uv")  # the project's pinned uv, as Meltano installs plugins
+    run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], tmp_path, env, 120)
     run(
-        [*pip, "install", "--quiet", f"{tap}[testing]", "-c", str(REPO / "constraints.txt")],
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin/python"),
+            f"{tap}[testing]",
+            "-c",
+            str(REPO / "constraints.txt"),
+        ],
         tmp_path,
         env,
         timeout=900,

@@ -80,18 +80,15 @@ def offer_again(stream: BinaryIO, config: Mapping[str, Any], seconds: float = ma
     and once this loader has ended Meltano kills the tap, which then offers back nothing. The
     messages stay hidden until the tap has ended, so it does not receive them again. When the
     run is being stopped, Meltano keeps this input open until this loader has ended: then
-    read only what comes within ``seconds``.
+    read only what comes within ``seconds``. ``stream`` is unread until now: its file
+    descriptor is read directly, so nothing waits in a buffer that ``select`` cannot see.
     """
     unloaded = Unloaded()
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        if left < math.inf:
-            if not select.select([stream], [], [], left)[0]:
-                break
-            chunk = os.read(stream.fileno(), 65536)
-        else:
-            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-        if not chunk:
+        if left < math.inf and not select.select([stream], [], [], left)[0]:
+            break
+        if not (chunk := os.read(stream.fileno(), 65536)):  # what one read of the pipe brings
             break
         unloaded.watch(chunk)
     return unloaded.offer_again(config)
