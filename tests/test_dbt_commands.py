@@ -48,6 +48,7 @@ COMMANDS = (
     ":run",
     ":build",
     ":test",
+    ":transform",
 )
 
 

@@ -30,7 +30,9 @@ def test_the_job_chains_tap_target_and_transform() -> None:
     [task] = job["tasks"]
     extractor, loader, transform = task.split()
     assert (extractor, loader) == (POSTGRES_EXTRACTOR, "target-postgres")
-    assert transform == "dbt-postgres:build"  # models, then their data and unit tests
+    assert transform == "dbt-postgres:transform"  # models, then their data tests
+    command = plugin("utilities", "dbt-postgres")["commands"]["transform"]["args"].split()
+    assert command == ["build", "--exclude-resource-type", "unit_test"]  # only unit tests left
     assert any(s["job"] == job["name"] for s in PROJECT["schedules"])
 
 
