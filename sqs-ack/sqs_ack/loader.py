@@ -184,7 +184,16 @@ def _stop(signum: int, _: object) -> NoReturn:
     back to SQS; before that (the check), the tap's run offers back what it received.
     """
     logger.info("Stopping on %s.", signal.Signals(signum).name)
+    # Ctrl-C signals the whole process group and Meltano then sends SIGTERM too: a second
+    # signal must not cut short the offer-back (bounded: READ_SECONDS and SQS's timeouts).
+    for each in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(each, _stopping)
     raise Stopped(0)
+
+
+def _stopping(signum: int, _: object) -> None:
+    """A signal once stopping: the offer-back goes on."""
+    logger.info("Already stopping: %s ignored.", signal.Signals(signum).name)
 
 
 def _die_with_parent() -> None:

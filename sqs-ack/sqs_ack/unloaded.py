@@ -84,16 +84,20 @@ def offer_again(stream: BinaryIO, config: Mapping[str, Any], seconds: float = ma
     """
     unloaded = Unloaded()
     deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        if left < math.inf:
-            if not select.select([stream], [], [], left)[0]:
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if left < math.inf:
+                if not select.select([stream], [], [], left)[0]:
+                    break
+                chunk = os.read(stream.fileno(), 65536)
+            else:
+                chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+            if not chunk:
                 break
-            chunk = os.read(stream.fileno(), 65536)
-        else:
-            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-        if not chunk:
-            break
-        unloaded.watch(chunk)
+            unloaded.watch(chunk)
+    except BaseException:  # stopped while reading (SIGTERM, SIGINT): offer what was read
+        unloaded.offer_again(config)
+        raise
     return unloaded.offer_again(config)
 
 

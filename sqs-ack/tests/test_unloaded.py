@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import boto3
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -125,5 +126,31 @@ def test_when_the_run_is_stopped_what_came_within_the_seconds_is_offered_back() 
     os.close(write)  # never closed while it read
 
     assert time.monotonic() - started < READ_SECONDS + 5
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"
+
+
+class Interrupted(Exception):
+    """A signal's exception (sqs-ack's Stopped) raised while the tap's output is read."""
+
+
+@mock_aws
+def test_a_stop_while_reading_to_the_end_offers_back_what_was_read() -> None:
+    """The check failed and the tap's output is being read to its end when the run is stopped:
+    what was read is offered back at once, not left hidden for the visibility timeout."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="logins")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="read")
+    [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+    chunks = [singer_lines([{"queue_url": url, "receipt_handle": message["ReceiptHandle"]}])]
+
+    class Stream:
+        def read1(self, _: int) -> bytes:
+            if chunks:
+                return chunks.pop()
+            raise Interrupted
+
+    with pytest.raises(Interrupted):  # not swallowed
+        offer_again(Stream(), CONFIG)  # type: ignore[arg-type]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "1"
