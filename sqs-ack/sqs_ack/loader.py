@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger("sqs-ack")
-# target-postgres itself, reading its input with msgspec (sqs_ack/msgspec_target.py).
+# target-postgres itself, reading its input with msgspec (sqs_ack/msgspec_target.py), behind
+# tap-sqs-logins (its msgspec writer); behind any other tap, plain target-postgres, whose json
+# reader also takes what msgspec refuses (NaN, Infinity: Python's json.dumps writes them).
 TARGET = Path(sys.executable).with_name("target-postgres-msgspec")
+PLAIN_TARGET = Path(sys.executable).with_name("target-postgres")
 # Meltano names the run's extractor in MELTANO_EXTRACTOR_NAMESPACE: the tap's own namespace, or
 # for a variant `tap-sqs-logins--NAME` (inherit_from) its own derived one, tap_sqs_logins__name.
 TAP_NAMESPACE = "tap_sqs_logins"
@@ -55,7 +58,7 @@ def main() -> None:
     target_args = [arg for path in known.config for arg in ("--config", str(path))] + rest
     behind_the_tap = is_the_tap(os.environ.get("MELTANO_EXTRACTOR_NAMESPACE", ""))
     if not known.config or not (known.tap_config or behind_the_tap):
-        os.execv(TARGET, [str(TARGET), *target_args])  # noqa: S606 - the same venv's target
+        os.execv(PLAIN_TARGET, [str(PLAIN_TARGET), *target_args])  # noqa: S606 - the same venv's
     _setup_logging()
     # target-postgres starts while the check runs, and reads its input only once it passed.
     target = SegmentedTarget([str(TARGET), *target_args], _die_with_parent)
