@@ -167,7 +167,13 @@ def _load_and_acknowledge(
 
 
 def _offer_back(feed: threading.Thread, unloaded: Unloaded, tap_config: Mapping[str, Any]) -> None:
-    """Once the feed has stopped, make the messages not committed visible again."""
+    """Once the feed has stopped, make the messages not committed visible again.
+
+    A stop meanwhile (Ctrl-C while a failed load is offered back) is logged, not obeyed: the
+    run ends right after, and cutting this short would leave the messages hidden.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stopping)
     feed.join(READ_SECONDS + 2 * FEED_POLL_SECONDS)
     if offered := unloaded.offer_again(tap_config):
         logger.warning(
