@@ -14,6 +14,8 @@ them back soon.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 import uuid
 from datetime import datetime, timezone
@@ -213,10 +215,24 @@ def test_a_load_slower_than_the_visibility_timeout_offers_nothing_again_mid_run(
     assert "Kept 300 unacknowledged messages hidden" in log.read_text()
 
 
+def sigterm_meltano(meltano: psutil.Process) -> None:
+    """`docker stop`: SIGTERM to Meltano, which sends SIGTERM to each plugin."""
+    meltano.terminate()
+
+
+def ctrl_c(meltano: psutil.Process) -> None:
+    """Ctrl-C: SIGINT to the whole foreground group; Meltano then sends SIGTERM too."""
+    for process in [meltano, *meltano.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGINT)
+
+
+@pytest.mark.parametrize("stop", [sigterm_meltano, ctrl_c])
 def test_sigterm_while_the_last_rows_load_offers_back_what_was_not_committed(
-    queue_url: str, database: Database, tmp_path: Path
+    queue_url: str, database: Database, tmp_path: Path, stop: Callable[[psutil.Process], None]
 ) -> None:
-    """`docker stop` or Ctrl-C once the tap has ended: sqs-ack offers back what it passed on."""
+    """`docker stop` or Ctrl-C once the tap has ended: sqs-ack offers back what it passed on,
+    a second signal (Ctrl-C's SIGINT, then Meltano's SIGTERM) cutting none of it short."""
     log = tmp_path / "meltano.log"
     env = job_env(queue_url, database, TAP_SQS_LOGINS__POSTGRES_VISIBILITY_TIMEOUT=VISIBILITY)
     seed_ids(queue_url, sample_bodies(1, seed=9, foreign_index=None))
@@ -243,7 +259,7 @@ def test_sigterm_while_the_last_rows_load_offers_back_what_was_not_committed(
         ):
             assert job.poll() is None and time.monotonic() < deadline, tail(log)
             time.sleep(0.1)
-    job.terminate()
+    stop(meltano)
     assert job.wait(timeout=60) != 0
 
     assert queue_counts(queue_url) == (len(bodies), 0), tail(log)

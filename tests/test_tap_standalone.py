@@ -1,9 +1,9 @@
 """The tap stands alone: installed by itself into a clean virtualenv, its own tests pass.
 
-A copy of tap-sqs-logins/ (so no build artefact lands in the repository) is installed by
-the project's pinned uv, not editable, with its `testing` extra and the project's constraints, into a fresh venv;
-then the copy's source package is removed, so its tests can only import the installed
-wheel, and `pytest` runs from the copy as a release's CI would.
+A copy of tap-sqs-logins/ (so no build artefact lands in the repository) is installed, not
+editable, by the project's pinned uv, with its `testing` extra and the project's constraints,
+into a fresh venv; then the copy's source package is removed, so its tests can only import the
+installed wheel, and `pytest` runs from the copy as a release's CI would.
 """
 
 from __future__ import annotations

@@ -134,6 +134,16 @@ MISMATCHES = [
         "ALTER TABLE user_logins_other ALTER COLUMN create_date TYPE timestamp",
         "column create_date is timestamp without time zone, not date",
     ),
+    # char(n) pads what it stores: another type, whatever its length (dbt's data_type calls
+    # it character varying(n))
+    (
+        "ALTER TABLE user_logins_other ALTER COLUMN device_type TYPE char(32)",
+        "column device_type is character(32), not character varying(32)",
+    ),
+    (
+        "ALTER TABLE user_logins_other ALTER COLUMN device_type TYPE char(8)",
+        "column device_type is character(8), not character varying(32)",
+    ),
     ("ALTER TABLE user_logins_other ADD COLUMN id serial", "column id is not in the contract"),
     ("DROP TABLE user_logins_other", "is not an existing table"),
 ]

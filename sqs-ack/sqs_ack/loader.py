@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger("sqs-ack")
-# target-postgres itself, reading its input with msgspec (sqs_ack/msgspec_target.py).
+# target-postgres itself, reading its input with msgspec (sqs_ack/msgspec_target.py), behind
+# tap-sqs-logins (its msgspec writer); behind any other tap, plain target-postgres, whose json
+# reader also takes what msgspec refuses (NaN, Infinity: Python's json.dumps writes them).
 TARGET = Path(sys.executable).with_name("target-postgres-msgspec")
+PLAIN_TARGET = Path(sys.executable).with_name("target-postgres")
 # Meltano names the run's extractor in MELTANO_EXTRACTOR_NAMESPACE: the tap's own namespace, or
 # for a variant `tap-sqs-logins--NAME` (inherit_from) its own derived one, tap_sqs_logins__name.
 TAP_NAMESPACE = "tap_sqs_logins"
@@ -55,7 +58,7 @@ def main() -> None:
     target_args = [arg for path in known.config for arg in ("--config", str(path))] + rest
     behind_the_tap = is_the_tap(os.environ.get("MELTANO_EXTRACTOR_NAMESPACE", ""))
     if not known.config or not (known.tap_config or behind_the_tap):
-        os.execv(TARGET, [str(TARGET), *target_args])  # noqa: S606 - the same venv's target
+        os.execv(PLAIN_TARGET, [str(PLAIN_TARGET), *target_args])  # noqa: S606 - the same venv's
     _setup_logging()
     # target-postgres starts while the check runs, and reads its input only once it passed.
     target = SegmentedTarget([str(TARGET), *target_args], _die_with_parent)
@@ -131,15 +134,15 @@ def _load_and_acknowledge(
     feed = threading.Thread(target=target.feed, args=(sys.stdin.fileno(), unloaded.watch))
     feed.daemon = True
     feed.start()
-    source = SqsQueue(tap_config, tap_config["queue_url"])
-    heartbeat = Heartbeat(
-        source,
-        lambda: unloaded.handles(source.queue_url),
-        tap_config["visibility_timeout"],
-        tap_config["receive_concurrency"],
-        logger,
-    )
-    try:
+    try:  # from here on, records are passed on: a stop or failure offers them back
+        source = SqsQueue(tap_config, tap_config["queue_url"])
+        heartbeat = Heartbeat(
+            source,
+            lambda: unloaded.handles(source.queue_url),
+            tap_config["visibility_timeout"],
+            tap_config["receive_concurrency"],
+            logger,
+        )
         with heartbeat:  # it stops before anything is offered back
             outcomes = acknowledge.follow(settings, tap_config, target.running, unloaded.settled)
     except Stopped:
@@ -164,7 +167,13 @@ def _load_and_acknowledge(
 
 
 def _offer_back(feed: threading.Thread, unloaded: Unloaded, tap_config: Mapping[str, Any]) -> None:
-    """Once the feed has stopped, make the messages not committed visible again."""
+    """Once the feed has stopped, make the messages not committed visible again.
+
+    A stop meanwhile (Ctrl-C while a failed load is offered back) is logged, not obeyed: the
+    run ends right after, and cutting this short would leave the messages hidden.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stopping)
     feed.join(READ_SECONDS + 2 * FEED_POLL_SECONDS)
     if offered := unloaded.offer_again(tap_config):
         logger.warning(
@@ -184,7 +193,16 @@ def _stop(signum: int, _: object) -> NoReturn:
     back to SQS; before that (the check), the tap's run offers back what it received.
     """
     logger.info("Stopping on %s.", signal.Signals(signum).name)
+    # Ctrl-C signals the whole process group and Meltano then sends SIGTERM too: a second
+    # signal must not cut short the offer-back (bounded: READ_SECONDS and SQS's timeouts).
+    for each in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(each, _stopping)
     raise Stopped(0)
+
+
+def _stopping(signum: int, _: object) -> None:
+    """A signal once stopping: the offer-back goes on."""
+    logger.info("Already stopping: %s ignored.", signal.Signals(signum).name)
 
 
 def _die_with_parent() -> None:

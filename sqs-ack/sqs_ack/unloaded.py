@@ -85,13 +85,16 @@ def offer_again(stream: BinaryIO, config: Mapping[str, Any], seconds: float = ma
     """
     unloaded = Unloaded()
     deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        if left < math.inf and not select.select([stream], [], [], left)[0]:
-            break
-        if not (chunk := os.read(stream.fileno(), 65536)):  # what one read of the pipe brings
-            break
-        unloaded.watch(chunk)
-    return unloaded.offer_again(config)
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if left < math.inf and not select.select([stream], [], [], left)[0]:
+                break
+            if not (chunk := os.read(stream.fileno(), 65536)):  # what one read brings
+                break
+            unloaded.watch(chunk)
+    finally:  # stopped while reading (SIGTERM, SIGINT) too: offer back what was read
+        offered = unloaded.offer_again(config)
+    return offered
 
 
 def _handle(line: bytes) -> tuple[str, str] | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import threading
 import time
 from typing import Any
 
 import boto3
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -125,5 +127,36 @@ def test_when_the_run_is_stopped_what_came_within_the_seconds_is_offered_back() 
     os.close(write)  # never closed while it read
 
     assert time.monotonic() - started < READ_SECONDS + 5
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"
+
+
+class Interrupted(Exception):
+    """What the stop's signal handler raises in this test."""
+
+
+def interrupt(*_: object) -> None:
+    raise Interrupted
+
+
+@mock_aws
+def test_a_stop_while_reading_to_the_end_offers_back_what_was_read() -> None:
+    """The check failed and the tap's output is being read to its end when the run is stopped:
+    what was read is offered back at once, not left hidden for the visibility timeout."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="logins")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="read")
+    [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+    read, write = os.pipe()
+    os.write(write, singer_lines([{"queue_url": url, "receipt_handle": message["ReceiptHandle"]}]))
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)  # the stop comes while the tap's output is open
+    try:
+        with os.fdopen(read, "rb") as stream, pytest.raises(Interrupted):  # not swallowed
+            offer_again(stream, CONFIG)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        os.close(write)
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "1"

@@ -40,11 +40,13 @@
         {%- set found = table | selectattr('name', 'equalto', column.name) | list -%}
         {%- if not found -%}
             {%- do problems.append('column ' ~ column.name ~ ' is missing') -%}
-        {%- elif found[0].data_type != column.data_type
+        {%- elif (found[0].dtype != column.dtype or found[0].data_type != column.data_type)
                 and not (found[0].dtype in strings and column.dtype in strings) -%}
+            {#- dbt's data_type calls char(n) 'character varying(n)': name its own type -#}
+            {%- set type = found[0].data_type if found[0].dtype != 'character'
+                else 'character(' ~ found[0].char_size ~ ')' -%}
             {%- do problems.append(
-                'column ' ~ column.name ~ ' is ' ~ found[0].data_type
-                ~ ', not ' ~ column.data_type
+                'column ' ~ column.name ~ ' is ' ~ type ~ ', not ' ~ column.data_type
             ) -%}
         {%- endif -%}
     {%- endfor -%}
