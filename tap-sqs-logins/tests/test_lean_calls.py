@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 KEYS = {"region": REGION, "aws_access_key_id": "AKIDLEAN", "aws_secret_access_key": "secret"}
 JSON = "application/x-amz-json-1.0"
-Answer = tuple[int, dict[str, str], dict[str, Any]]  # status, headers, JSON body
+Answer = tuple[int, dict[str, str], dict[str, Any] | bytes]  # status, headers, body (JSON)
 EMPTY_RECEIVE: Answer = (200, {}, {})
 OVER_LIMIT: Answer = (403, {}, {"__type": "com.amazonaws.sqs#OverLimit", "message": "in flight"})
 
@@ -67,7 +67,7 @@ class ScriptedSqs:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 script.requests.append((self.path, dict(self.headers.items()), body))
                 status, headers, payload = script.answers.pop(0)
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 for name, value in {"Content-Type": JSON, **headers}.items():
                     self.send_header(name, value)
@@ -200,6 +200,14 @@ def test_the_query_compatible_header_gives_the_error_code(scripted: ScriptedSqs)
     with pytest.raises(QueueMissing) as raised:
         scripted.queue().delete(["handle"])
     assert raised.value.code == "AWS.SimpleQueueService.NonExistentQueue"
+
+
+def test_a_body_that_is_no_json_is_read_as_boto3_reads_it(scripted: ScriptedSqs) -> None:
+    scripted.answers = [(200, {"Content-Type": "text/html"}, b"<html>proxy</html>")] * 2
+    queue = scripted.queue()
+    by_boto3 = queue.endpoint.client.receive_message(QueueUrl=queue.queue_url)
+    by_lean = queue.endpoint.lean_calls.call("receive_message", {"QueueUrl": queue.queue_url})
+    assert without_metadata(by_lean) == without_metadata(by_boto3) == {}
 
 
 def test_over_limit_is_its_own_error(scripted: ScriptedSqs, delays: list[float]) -> None:

@@ -68,7 +68,7 @@ class LeanCalls:
         self._client_config = meta.config
         # Config(retries={"max_attempts": 5}) counts retries: 6 attempts in all.
         self._max_attempts = meta.config.retries["total_max_attempts"]
-        self._error_parser = create_parser(meta.service_model.resolved_protocol)
+        self._parser = create_parser(meta.service_model.resolved_protocol)
         self._models = {
             name: meta.service_model.operation_model(name) for name in LEAN_OPERATIONS.values()
         }
@@ -152,8 +152,11 @@ class LeanCalls:
         except Exception as error:
             return None, error
         if http.status_code < 300:
-            return (http, _parsed(http)), None
-        return (http, self._parsed_error(http, model)), None
+            try:
+                return (http, _parsed(http)), None
+            except ValueError:  # not JSON (a stray proxy?): botocore's parser decides
+                pass
+        return (http, self._parsed_by_botocore(http, model)), None
 
     def _sign(self, request: AWSRequest) -> None:
         if self._credentials is None:
@@ -161,14 +164,14 @@ class LeanCalls:
         frozen = self._credentials.get_frozen_credentials()  # refreshes expiring credentials
         SigV4Auth(frozen, "sqs", self._region).add_auth(request)
 
-    def _parsed_error(self, http: Any, model: Any) -> dict[str, Any]:
-        """Parse an error response as botocore does (codes, query-compatible header)."""
+    def _parsed_by_botocore(self, http: Any, model: Any) -> dict[str, Any]:
+        """Parse an error (or an odd) response as botocore does: codes, query-compatible header."""
         response = convert_to_response_dict(http, model)
-        parsed: dict[str, Any] = self._error_parser.parse(response, model.output_shape)
-        code = parsed.get("Error", {}).get("Code")
+        parsed: dict[str, Any] = self._parser.parse(response, model.output_shape)
+        code = parsed.get("Error", {}).get("Code") if http.status_code >= 300 else None
         shape = model.service_model.shape_for_error_code(code) if code else None
         if shape is not None:  # the modeled error's own fields, as botocore adds them
-            parsed.update(self._error_parser.parse(response, shape))
+            parsed.update(self._parser.parse(response, shape))
         return parsed
 
 
