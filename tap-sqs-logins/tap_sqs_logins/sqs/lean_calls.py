@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from random import getrandbits
 from time import sleep
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,8 @@ class LeanCalls:
         body = json.dumps(_encode_binary(params)).encode()
         context: dict[str, Any] = {"client_config": self._client_config}
         request_dict = {"context": context}
-        invocation_id = str(uuid.uuid4())
+        # botocore's uuid4() reads os.urandom on every call; the id needs no secrecy.
+        invocation_id = str(uuid.UUID(int=getrandbits(128), version=4))
         attempts = 1
         while True:
             response, error = self._attempt(name, model, body, attempts, invocation_id)
