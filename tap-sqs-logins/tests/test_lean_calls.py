@@ -1,0 +1,347 @@
+"""The lean path of the hot SQS calls answers, fails and retries as the boto3 client does."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import ClientError, EndpointConnectionError
+from moto.server import ThreadedMotoServer
+
+from tap_sqs_logins.sqs import lean_calls
+from tap_sqs_logins.sqs.client import (
+    OverLimitError,
+    QueueError,
+    QueueMissing,
+    SqsEndpoint,
+    SqsQueue,
+)
+from tap_sqs_logins.sqs.lean_calls import LeanCalls
+from tap_sqs_logins.testing import REGION
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+KEYS = {"region": REGION, "aws_access_key_id": "AKIDLEAN", "aws_secret_access_key": "secret"}
+JSON = "application/x-amz-json-1.0"
+Answer = tuple[int, dict[str, str], dict[str, Any] | bytes]  # status, headers, body (JSON)
+EMPTY_RECEIVE: Answer = (200, {}, {})
+OVER_LIMIT: Answer = (403, {}, {"__type": "com.amazonaws.sqs#OverLimit", "message": "in flight"})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server over real HTTP, for this module."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+class ScriptedSqs:
+    """An HTTP server that answers each request with the next scripted answer and records it."""
+
+    def __init__(self, answers: list[Answer]) -> None:
+        self.answers = answers
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []  # target, headers, body
+        script = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                script.requests.append((self.path, dict(self.headers.items()), body))
+                status, headers, payload = script.answers.pop(0)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": JSON, **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def queue(self, setting: str = "queue_url") -> SqsQueue:
+        return SqsQueue(
+            {**KEYS, "endpoint_url": self.endpoint}, self.endpoint + "/1/q", setting=setting
+        )
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedSqs]:
+    server = ScriptedSqs([])
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The retry delays the lean path waited, without waiting them."""
+    waited: list[float] = []
+    monkeypatch.setattr(lean_calls, "sleep", waited.append)
+    return waited
+
+
+def without_metadata(response: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in response.items() if key != "ResponseMetadata"}
+
+
+def test_each_hot_operation_answers_as_boto3_does(moto_endpoint: str) -> None:
+    sqs = SqsEndpoint(KEYS, moto_endpoint)
+    url = sqs.create_queue("lean-same-answers")
+    boto3_call = {name: getattr(sqs.client, name) for name in lean_calls.LEAN_OPERATIONS}
+
+    def both(operation: str, **params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            without_metadata(boto3_call[operation](**params)),
+            without_metadata(sqs.lean_calls.call(operation, params)),
+        )
+
+    binary = {"DataType": "Binary", "BinaryValue": b"\x00\xff"}
+    entries = [
+        {"Id": str(i), "MessageBody": f"login {i}", "MessageAttributes": {"raw": binary}}
+        for i in range(5)
+    ]
+    by_boto3, by_lean = both("send_message_batch", QueueUrl=url, Entries=entries)
+    digests = [
+        [entry.pop("MessageId") for entry in answer["Successful"]] for answer in (by_boto3, by_lean)
+    ]
+    assert by_lean == by_boto3 and len(digests[1]) == 5
+
+    receive = {
+        "QueueUrl": url,
+        "MaxNumberOfMessages": 10,
+        "VisibilityTimeout": 0,
+        "MessageSystemAttributeNames": ["SentTimestamp", "ApproximateReceiveCount"],
+        "MessageAttributeNames": ["All"],
+    }
+    by_boto3, by_lean = both("receive_message", **receive)
+    assert len(by_lean["Messages"]) == 10
+    assert by_lean["Messages"][0]["MessageAttributes"]["raw"]["BinaryValue"] == b"\x00\xff"
+
+    def comparable(messages: list[dict[str, Any]]) -> list[Any]:
+        return sorted(
+            (
+                m["MessageId"],
+                m["Body"],
+                m["MD5OfBody"],
+                str(m["MessageAttributes"]),
+                sorted(m["Attributes"]),
+            )
+            for m in messages
+        )
+
+    assert comparable(by_lean["Messages"]) == comparable(by_boto3["Messages"])
+
+    handles = [message["ReceiptHandle"] for message in by_lean["Messages"]]
+    hide = [
+        {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 30} for i, h in enumerate(handles)
+    ]
+    assert both("change_message_visibility_batch", QueueUrl=url, Entries=hide[:5])[0]["Successful"]
+    by_boto3, by_lean = both("change_message_visibility_batch", QueueUrl=url, Entries=hide)
+    assert by_lean == by_boto3
+    delete = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles[:5])]
+    by_boto3 = without_metadata(sqs.client.delete_message_batch(QueueUrl=url, Entries=delete))
+    assert by_boto3["Successful"]
+    delete = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles[5:])]
+    by_lean = without_metadata(
+        sqs.lean_calls.call("delete_message_batch", {"QueueUrl": url, "Entries": delete})
+    )
+    assert by_lean == by_boto3
+    assert SqsQueue(KEYS, url).depth() == (0, 0)
+
+
+def test_a_missing_queue_raises_boto3s_error(moto_endpoint: str) -> None:
+    sqs = SqsEndpoint(KEYS, moto_endpoint)
+    gone_url = f"{moto_endpoint}/123456789012/lean-gone"
+    gone: dict[str, Any] = {"QueueUrl": gone_url, "MaxNumberOfMessages": 1}
+    raised = []
+    for call in (
+        lambda: sqs.client.receive_message(**gone),
+        lambda: sqs.lean_calls.call("receive_message", gone),
+    ):
+        with pytest.raises(ClientError) as error:
+            call()
+        raised.append((type(error.value), error.value.response["Error"]))
+    assert raised[0] == raised[1]
+    assert raised[1][1]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
+    with pytest.raises(QueueMissing, match="check dead_letter_queue_url"):
+        SqsQueue(KEYS, gone_url, setting="dead_letter_queue_url").receive(1, 0, 30)
+
+
+def test_the_query_compatible_header_gives_the_error_code(scripted: ScriptedSqs) -> None:
+    query = {"x-amzn-query-error": "AWS.SimpleQueueService.NonExistentQueue;Sender"}
+    scripted.answers = [(400, query, {"__type": "com.amazonaws.sqs#QueueDoesNotExist"})]
+    with pytest.raises(QueueMissing) as raised:
+        scripted.queue().delete(["handle"])
+    assert raised.value.code == "AWS.SimpleQueueService.NonExistentQueue"
+
+
+def test_a_body_that_is_no_json_is_read_as_boto3_reads_it(scripted: ScriptedSqs) -> None:
+    scripted.answers = [(200, {"Content-Type": "text/html"}, b"<html>proxy</html>")] * 2
+    queue = scripted.queue()
+    by_boto3 = queue.endpoint.client.receive_message(QueueUrl=queue.queue_url)
+    by_lean = queue.endpoint.lean_calls.call("receive_message", {"QueueUrl": queue.queue_url})
+    assert without_metadata(by_lean) == without_metadata(by_boto3) == {}
+
+
+def test_over_limit_is_its_own_error(scripted: ScriptedSqs, delays: list[float]) -> None:
+    scripted.answers = [OVER_LIMIT]
+    with pytest.raises(OverLimitError, match="lower max_in_flight"):
+        scripted.queue().receive(10, 0, 30)
+    assert (len(scripted.requests), delays) == (1, [])
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        (500, {}, {"__type": "InternalFailure"}),
+        (503, {}, {}),
+        (400, {}, {"__type": "com.amazonaws.sqs#ThrottlingException"}),
+        (400, {"x-amzn-query-error": "RequestThrottled;Sender"}, {"__type": "RequestThrottled"}),
+    ],
+)
+def test_throttling_and_server_errors_are_retried(
+    scripted: ScriptedSqs, delays: list[float], failure: Answer
+) -> None:
+    scripted.answers = [failure, failure, EMPTY_RECEIVE]
+    assert scripted.queue().receive(10, 0, 30) == []
+    assert len(scripted.requests) == 3 and len(delays) == 2
+    assert all(0 <= delay <= 20 for delay in delays)
+    attempts = [headers["amz-sdk-request"] for _, headers, _ in scripted.requests]
+    assert attempts == [f"attempt={n}; max=6" for n in (1, 2, 3)]
+
+
+def test_exhausted_retries_name_the_setting(scripted: ScriptedSqs, delays: list[float]) -> None:
+    scripted.answers = [(503, {}, {})] * 6  # Config's max_attempts 5 counts retries
+    with pytest.raises(QueueError, match=r"\(503\): check dead_letter_queue_url") as raised:
+        scripted.queue("dead_letter_queue_url").send_batch(["a"])
+    assert not isinstance(raised.value, QueueMissing)
+    assert (len(scripted.requests), len(delays)) == (6, 5)
+
+
+def test_an_unreachable_endpoint_is_retried_then_named(delays: list[float]) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    queue = SqsQueue({**KEYS, "endpoint_url": endpoint}, endpoint + "/1/q")
+    with pytest.raises(EndpointConnectionError):
+        queue.endpoint.lean_calls.call(
+            "delete_message_batch", {"QueueUrl": queue.queue_url, "Entries": []}
+        )
+    assert len(delays) == 5
+    with pytest.raises(
+        QueueError, match=r"cannot reach .*\(EndpointConnectionError\): check endpoint_url"
+    ):
+        queue.change_visibility(["handle"], 0)
+
+
+def test_a_request_is_signed_as_boto3_signs_it(scripted: ScriptedSqs) -> None:
+    scripted.answers = [EMPTY_RECEIVE]
+    scripted.queue().receive(10, 5, 30)
+    target, headers, body = scripted.requests[0]
+    assert target == "/"
+    assert headers["X-Amz-Target"] == "AmazonSQS.ReceiveMessage"
+    assert headers["Content-Type"] == JSON and headers["x-amzn-query-mode"] == "true"
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDLEAN/")
+    assert f"/{REGION}/sqs/aws4_request" in headers["Authorization"]
+    assert json.loads(body)["WaitTimeSeconds"] == 5
+
+
+def test_refreshed_credentials_sign_each_call(scripted: ScriptedSqs) -> None:
+    issued = iter(range(1, 100))
+
+    def fetch() -> dict[str, str]:  # expires within botocore's mandatory refresh window
+        expiry = datetime.now(timezone.utc) + timedelta(minutes=1)
+        key = next(issued)
+        return {
+            "access_key": f"AKID{key}",
+            "secret_key": "s",
+            "token": f"token{key}",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    credentials = RefreshableCredentials.create_from_metadata(fetch(), fetch, "test")
+    client = scripted.queue().endpoint.client
+    calls = LeanCalls(client, credentials)
+    scripted.answers = [EMPTY_RECEIVE] * 3
+    for _ in range(3):
+        calls.call("receive_message", {"QueueUrl": scripted.endpoint + "/1/q"})
+    keys = [
+        h["Authorization"].split("Credential=")[1].split("/")[0] for _, h, _ in scripted.requests
+    ]
+    tokens = [h["X-Amz-Security-Token"] for _, h, _ in scripted.requests]
+    assert len(set(keys)) == 3 and len(set(tokens)) == 3
+
+
+def test_no_credentials_is_named(scripted: ScriptedSqs) -> None:
+    calls = LeanCalls(scripted.queue().endpoint.client, None)
+    with pytest.raises(Exception, match="Unable to locate credentials"):
+        calls.call("receive_message", {"QueueUrl": "q"})
+
+
+def test_a_proxy_setting_is_honoured(
+    scripted: ScriptedSqs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", scripted.endpoint)
+    far = "http://sqs.lean-test.invalid"
+    queue = SqsQueue({**KEYS, "endpoint_url": far}, far + "/1/q")
+    scripted.answers = [EMPTY_RECEIVE]
+    assert queue.receive(10, 0, 30) == []
+    assert scripted.requests[0][0] == far + "/"  # a proxy's absolute request target
+
+
+def test_the_ca_bundle_setting_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
+    sqs = SqsEndpoint(KEYS)
+    assert sqs.lean_calls._http is sqs.client._endpoint.http_session
+    assert sqs.lean_calls._http._verify == str(bundle)
+
+
+def test_no_body_is_logged_even_at_debug(
+    moto_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = SqsQueue(KEYS, SqsEndpoint(KEYS, moto_endpoint).create_queue("lean-quiet"))
+    with caplog.at_level(logging.DEBUG):
+        for name in ("botocore", "boto3", "urllib3", lean_calls.__name__):
+            logging.getLogger(name).setLevel(logging.DEBUG)
+        assert queue.send_batch(["secret-login-body"]) == []
+        [message] = queue.receive(10, 0, 30)
+        assert queue.change_visibility([message.receipt_handle], 30) == []
+        assert queue.delete([message.receipt_handle]) == []
+    assert caplog.records  # DEBUG was on
+    assert "secret-login-body" not in caplog.text
+    assert message.receipt_handle not in caplog.text
+
+
+def test_in_process_moto_still_answers_the_lean_path(sqs: Any, queue_url: str) -> None:
+    queue = SqsQueue({"region": REGION}, queue_url)
+    assert queue.send_batch(["one", "two"]) == []
+    assert sorted(m.body for m in queue.receive(10, 0, 30)) == ["one", "two"]
