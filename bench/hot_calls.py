@@ -9,23 +9,14 @@ in receive + delete batches of ten, once through the boto3 client and once throu
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any
 
+from localenv.sample import sample_bodies
 from tap_sqs_logins.sqs.client import SqsEndpoint
 
-LOGIN = json.dumps(
-    {
-        "user_id": "424cdd21-063a-43a7-b91b-7ca1a833afae",
-        "app_version": "2.3.0",
-        "device_type": "android",
-        "ip": "199.172.111.135",
-        "locale": "RU",
-        "device_id": "593-47-5928",
-    }
-)
+LOGIN = sample_bodies(1, foreign_index=None)[0]  # a login shaped as the sample's
 RECEIVE = {
     "MaxNumberOfMessages": 10,
     "WaitTimeSeconds": 0,
