@@ -48,8 +48,7 @@ COMMANDS = (
     ":run",
     ":build",
     ":test",
-    ":transform",
-)
+)  # and ":transform", the job's step, in every run of the job
 
 
 def configured_project(
