@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from localenv.sample import sample_bodies
-from tap_sqs_logins.sqs.client import SqsEndpoint
+from tap_sqs_logins import SqsEndpoint
 
 LOGIN = sample_bodies(1, foreign_index=None)[0]  # a login shaped as the sample's
 RECEIVE = {
