@@ -271,6 +271,16 @@ def test_a_request_is_signed_as_boto3_signs_it(scripted: ScriptedSqs) -> None:
     assert json.loads(body)["WaitTimeSeconds"] == 5
 
 
+def test_an_endpoint_path_is_the_request_target_as_in_boto3(scripted: ScriptedSqs) -> None:
+    endpoint = scripted.endpoint + "/sqs"  # SQS behind a proxy that routes this path
+    queue = SqsQueue({**KEYS, "endpoint_url": endpoint}, endpoint + "/1/q")
+    scripted.answers = [EMPTY_RECEIVE] * 2
+    queue.endpoint.client.receive_message(QueueUrl=queue.queue_url)
+    assert queue.receive(10, 0, 30) == []
+    by_boto3, by_lean = (target for target, _, _ in scripted.requests)
+    assert by_lean == by_boto3 == "/sqs"
+
+
 def test_refreshed_credentials_sign_each_call(scripted: ScriptedSqs) -> None:
     issued = iter(range(1, 100))
 

@@ -24,6 +24,7 @@ import uuid
 from random import getrandbits
 from time import sleep
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -59,7 +60,9 @@ class LeanCalls:
         """
         meta = client.meta
         self._credentials = credentials
-        self._url = meta.endpoint_url.rstrip("/") + "/"
+        # boto3's request target: the endpoint URL as given, with path "/" if it has none.
+        endpoint = urlsplit(meta.endpoint_url)
+        self._url = (endpoint if endpoint.path else endpoint._replace(path="/")).geturl()
         self._region = meta.region_name
         self._events = meta.events
         self._exceptions = client.exceptions
