@@ -210,6 +210,16 @@ def test_a_body_that_is_no_json_is_read_as_boto3_reads_it(scripted: ScriptedSqs)
     assert without_metadata(by_lean) == without_metadata(by_boto3) == {}
 
 
+def test_null_members_are_left_out_as_boto3_leaves_them_out(scripted: ScriptedSqs) -> None:
+    scripted.answers = [
+        (200, {}, {"Messages": None}),  # SQS's own empty receive, once
+        (200, {}, {"Successful": [{"Id": "0"}], "Failed": None}),
+    ]
+    queue = scripted.queue()
+    assert queue.receive(10, 0, 30) == []
+    assert queue.delete(["handle"]) == []
+
+
 def test_over_limit_is_its_own_error(scripted: ScriptedSqs, delays: list[float]) -> None:
     scripted.answers = [OVER_LIMIT]
     with pytest.raises(OverLimitError, match="lower max_in_flight"):

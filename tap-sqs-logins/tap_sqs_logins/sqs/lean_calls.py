@@ -183,9 +183,12 @@ class LeanCalls:
 def _parsed(http: Any) -> dict[str, Any]:
     """Return a success response as boto3 does: JSON, binary attributes as bytes.
 
-    Its ``ResponseMetadata`` leaves out boto3's ``HTTPHeaders`` (copying them costs CPU).
+    Members that are null are left out, as botocore leaves them out: SQS has answered an
+    empty receive with ``"Messages": null``. Its ``ResponseMetadata`` leaves out boto3's
+    ``HTTPHeaders`` (copying them costs CPU).
     """
-    parsed: dict[str, Any] = json.loads(http.content) if http.content else {}
+    raw = json.loads(http.content) if http.content else {}
+    parsed: dict[str, Any] = {key: value for key, value in raw.items() if value is not None}
     for message in parsed.get("Messages", ()):
         for value in message.get("MessageAttributes", {}).values():
             _decode_binary(value)
