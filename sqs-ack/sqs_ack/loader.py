@@ -33,7 +33,7 @@ from sqs_ack.unloaded import READ_SECONDS, Unloaded, offer_again
 from tap_sqs_logins import Heartbeat, QueueError, SqsQueue, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
 
@@ -62,8 +62,7 @@ def main() -> None:
     _setup_logging()
     # target-postgres starts while the check runs, and reads its input only once it passed.
     target = SegmentedTarget([str(TARGET), *target_args], _die_with_parent)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _stop)
+    _on_stop_signals(_stop)
     tap_config = _tap_config(known.tap_config)
     try:
         settings = TargetSettings.read(known.config)
@@ -172,8 +171,7 @@ def _offer_back(feed: threading.Thread, unloaded: Unloaded, tap_config: Mapping[
     A stop meanwhile (Ctrl-C while a failed load is offered back) is logged, not obeyed: the
     run ends right after, and cutting this short would leave the messages hidden.
     """
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _stopping)
+    _on_stop_signals(_stopping)
     feed.join(READ_SECONDS + 2 * FEED_POLL_SECONDS)
     if offered := unloaded.offer_again(tap_config):
         logger.warning(
@@ -195,9 +193,14 @@ def _stop(signum: int, _: object) -> NoReturn:
     logger.info("Stopping on %s.", signal.Signals(signum).name)
     # Ctrl-C signals the whole process group and Meltano then sends SIGTERM too: a second
     # signal must not cut short the offer-back (bounded: READ_SECONDS and SQS's timeouts).
-    for each in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(each, _stopping)
+    _on_stop_signals(_stopping)
     raise Stopped(0)
+
+
+def _on_stop_signals(handler: Callable[[int, Any], None]) -> None:
+    """Handle SIGTERM and SIGINT (Ctrl-C, `docker stop`, Meltano's stop) with ``handler``."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
 
 
 def _stopping(signum: int, _: object) -> None:
