@@ -26,14 +26,14 @@ from orchestrate import cron
 from orchestrate.schedules import load
 from tests.harness.jobs import delivered, expected_rows, job_env, queue_counts, seed_ids
 from tests.harness.orchestration import AlertReceiver, project_copy
-from tests.harness.project import BIN, REPO, documented_shell
+from tests.harness.project import BIN, IN_THE_CHECKOUT_ITSELF, REPO, documented_shell
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.harness.services import Database
 
-pytestmark = pytest.mark.meltano
+pytestmark = [pytest.mark.meltano, IN_THE_CHECKOUT_ITSELF]
 
 FLOCK = shutil.which("flock") or "/usr/bin/flock"  # util-linux, as cron lines use it
 

@@ -34,7 +34,7 @@ from tests.harness.jobs import (
     tail,
 )
 from tests.harness.orchestration import start_worker
-from tests.harness.project import REPO
+from tests.harness.project import REPO, SYSTEM_DIR
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -161,7 +161,7 @@ def test_hostile_bodies_twice_on_a_redrive_queue_in_a_far_time_zone(
         assert run_job(debug, log) == 0, tail(log)
     assert utc_day() == day, "the test crossed midnight UTC; run it again"
     check_outcome(database, case, queue, dead, day)
-    places = {"job output": log.read_bytes(), **meltano_files(REPO / ".meltano")}
+    places = {"job output": log.read_bytes(), **meltano_files(SYSTEM_DIR)}
     check_no_leak(database, case["secrets"], places)
 
 

@@ -22,7 +22,7 @@ from localenv.process import free_port
 from localenv.sample import sample_bodies
 from tap_sqs_logins.testing.hostile import hostile_corpus
 from tests.harness.jobs import JOB, fetch, job_env, seed_ids
-from tests.harness.project import REPO, RUN_TIMEOUT, run_meltano
+from tests.harness.project import REPO, RUN_TIMEOUT, in_checkout, run_meltano
 
 if TYPE_CHECKING:
     from tests.harness.services import Database
@@ -199,7 +199,7 @@ def test_dagster_forwards_each_line_at_its_level(
     run = subprocess.run(
         [str(DAGSTER_PYTHON), "-c", DAGSTER_RUN, DAGSTER_JOB],
         cwd=REPO,
-        env={**env, "PYTHONPATH": str(REPO)},
+        env={**in_checkout(env), "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=600,

@@ -36,7 +36,7 @@ from tests.harness.jobs import (
     seed_ids,
 )
 from tests.harness.orchestration import AlertReceiver, project_copy
-from tests.harness.project import BIN, REPO, documented_shell, meltano
+from tests.harness.project import BIN, IN_THE_CHECKOUT_ITSELF, REPO, documented_shell, meltano
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from tests.harness.services import Database
 
-pytestmark = [pytest.mark.meltano, pytest.mark.slow]
+pytestmark = [pytest.mark.meltano, pytest.mark.slow, IN_THE_CHECKOUT_ITSELF]
 
 JOB = "sqs_logins_every_15_minutes"  # the Dagster name of schedule sqs-logins-every-15-minutes
 

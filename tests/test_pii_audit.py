@@ -18,7 +18,7 @@ from localenv.sqs import local_queue, seed
 from tap_sqs_logins.privacy.sealing import unseal
 from tap_sqs_logins.testing import rsa_key_pair
 from tests.harness.jobs import JOB, MASKING, SEALED_MAPS, job_env, pg_dump, queue_counts
-from tests.harness.project import REPO, RUN_TIMEOUT, run_meltano
+from tests.harness.project import RUN_TIMEOUT, SYSTEM_DIR, run_meltano
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,10 +59,9 @@ def raw_values(bodies: list[str]) -> set[str]:
 
 def everything_downstream(database: Database, run_output: str) -> dict[str, bytes]:
     places = {"pg_dump": pg_dump(database), "job output": run_output.encode()}
-    system = REPO / ".meltano"
-    places["meltano.db"] = (system / "meltano.db").read_bytes()
+    places["meltano.db"] = (SYSTEM_DIR / "meltano.db").read_bytes()
     for folder in ("run", "logs"):
-        for path in (system / folder).rglob("*"):
+        for path in (SYSTEM_DIR / folder).rglob("*"):
             if path.is_file():
                 places[str(path)] = path.read_bytes()
     return places

@@ -78,10 +78,11 @@ class Database:
             return cur.fetchall() if cur.description else []
 
     def dbt_popen(
-        self, *args: str, dbt_vars: dict[str, str] | None = None
+        self, *args: str, dbt_vars: dict[str, str] | None = None, run_dir: Path | None = None
     ) -> subprocess.Popen[str]:
-        """Start `dbt ARGS` on the transform project with its own target and log dirs."""
-        run_dir = self.workdir / uuid.uuid4().hex
+        """Start `dbt ARGS` on the transform project with target and log dirs in `run_dir`
+        (default: new ones, so that runs at once never share them)."""
+        run_dir = run_dir or self.workdir / uuid.uuid4().hex
         env = {
             **os.environ,
             **self.server.env(),
@@ -104,8 +105,12 @@ class Database:
         )
 
     def dbt(self, *args: str, check: bool = True, **kwargs: Any) -> tuple[int, str]:
-        """Run dbt to completion; with `check`, fail the test on a non-zero exit."""
-        proc = self.dbt_popen(*args, **kwargs)
+        """Run dbt to completion; with `check`, fail the test on a non-zero exit.
+
+        The test's runs, one after another, share their target dir: dbt parses the project
+        again only partially, as in a deployed project.
+        """
+        proc = self.dbt_popen(*args, run_dir=self.workdir / "dbt", **kwargs)
         out, _ = proc.communicate(timeout=300)
         if check and proc.returncode != 0:
             pytest.fail(f"dbt {' '.join(args)} exited {proc.returncode}:\n{out}")

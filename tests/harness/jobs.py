@@ -21,7 +21,7 @@ import psycopg
 
 from localenv.postgres import find_bindir
 from localenv.sqs import local_queue, sqs_client
-from tests.harness.project import BIN, REPO
+from tests.harness.project import BIN, REPO, in_checkout
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,7 +117,7 @@ def start_job(env: dict[str, str], log: Path, *options: str) -> subprocess.Popen
         return subprocess.Popen(
             [str(BIN / "meltano"), "run", *options, JOB],
             cwd=REPO,
-            env=env,
+            env=in_checkout(env),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,6 +22,15 @@ DOCUMENTED = re.compile(
 NOWHERE = "postgres-host-unset.invalid"
 WAYS = ("meltano.yml", "meltano config set", ".env", "shell")
 RUN_TIMEOUT = 600  # seconds for `meltano run` of the job, or a dbt command through Meltano
+# Meltano's system directory of the tests' runs in the checkout, one per pytest-xdist worker,
+# as bin/worker gives one to each worker: its own system database (runs, state, the "already
+# running" guard), run directory (the tap's catalog) and logs, and dbt's own target and logs.
+# So two test workers' jobs never clash, and no test run lands in the checkout's own history.
+TEST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+SYSTEM_DIR = REPO / ".meltano" / "workers" / f"pytest-{TEST_WORKER}"
+# The tests that run Meltano in the checkout as it is (the cron lines' lock and log under
+# .meltano/cron, Dagster's daemon and launches): one xdist worker runs them all, in turn.
+IN_THE_CHECKOUT_ITSELF = pytest.mark.xdist_group("checkout")
 
 
 def scrubbed(**variables: str) -> dict[str, str]:
@@ -43,6 +53,21 @@ def package_index() -> dict[str, str]:
     }
 
 
+def in_checkout(env: dict[str, str]) -> dict[str, str]:
+    """`env` for Meltano in the checkout, with the test worker's SYSTEM_DIR (bin/worker's way)."""
+    for kind in ("extractors", "loaders", "utilities"):
+        link = SYSTEM_DIR / kind
+        if not link.is_symlink():
+            link.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            link.symlink_to(REPO / ".meltano" / kind)
+    return {
+        "MELTANO_SYS_DIR_ROOT": str(SYSTEM_DIR),
+        "DBT_TARGET_PATH": str(SYSTEM_DIR / "dbt-target"),
+        "DBT_LOG_PATH": str(SYSTEM_DIR / "dbt-logs"),
+        **env,
+    }
+
+
 def run_meltano(
     env: dict[str, str], *args: str, project: Path = REPO, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
@@ -50,7 +75,7 @@ def run_meltano(
     return subprocess.run(
         [str(BIN / "meltano"), *args],
         cwd=project,
-        env=env,
+        env=in_checkout(env) if project == REPO else env,
         capture_output=True,
         text=True,
         timeout=timeout,
