@@ -255,7 +255,9 @@ def test_sigterm_while_the_last_rows_load_offers_back_what_was_not_committed(
     with psycopg.connect(database.dsn, autocommit=True) as probe:
         # target-postgres loads at the end of its input: the tap has ended, sqs-ack read it all.
         while find_child(meltano, "tap-sqs-logins") or not fetch_one(
-            probe, "select count(*) from pg_stat_activity where wait_event = 'PgSleep'"
+            probe,
+            "select count(*) from pg_stat_activity"
+            " where wait_event = 'PgSleep' and datname = current_database()",
         ):
             assert job.poll() is None and time.monotonic() < deadline, tail(log)
             time.sleep(0.1)
