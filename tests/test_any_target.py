@@ -52,7 +52,8 @@ from tests.harness.project import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-pytestmark = [pytest.mark.meltano, pytest.mark.slow]
+# One worker runs them all: the recipe's new project (a module fixture, minutes) is made once.
+pytestmark = [pytest.mark.meltano, pytest.mark.slow, pytest.mark.xdist_group("any-target")]
 
 TARGET_CSV = "meltanolabs-target-csv==0.5.0"
 VISIBILITY = 30  # the least visibility_timeout: the runs below outlast it

@@ -54,7 +54,7 @@ COMMANDS = (
 def configured_project(
     way: str, queue_url: str, database: Database, tmp_path: Path
 ) -> tuple[Path, dict[str, str]]:
-    """A project copy whose target-postgres is set `way`, after one run of the job; its env."""
+    """A project copy whose target-postgres is set `way`, and its env."""
     project = copy_project(tmp_path)
     env = scrubbed(
         TAP_SQS_LOGINS_QUEUE_URL=queue_url,
@@ -66,8 +66,6 @@ def configured_project(
         TARGET_POSTGRES_PASSWORD=database.password,
     )
     set_target(way, project, env, database.host, database.name)
-    seed_ids(queue_url, sample_bodies(10, seed=31, foreign_index=None))
-    meltano(env, "run", JOB, project=project, timeout=RUN_TIMEOUT)  # the staging tables dbt reads
     return project, env
 
 
@@ -75,6 +73,7 @@ def configured_project(
 def test_dbt_debug_finds_the_configured_database(
     way: str, queue_url: str, database: Database, tmp_path: Path
 ) -> None:
+    # That the job's steps follow the setting too: tests/test_configuration.py.
     project, env = configured_project(way, queue_url, database, tmp_path)
 
     output = meltano(env, "invoke", "dbt-postgres", "debug", project=project, timeout=RUN_TIMEOUT)
@@ -88,6 +87,8 @@ def test_every_dbt_command_runs_in_the_configured_database(
     queue_url: str, database: Database, tmp_path: Path
 ) -> None:
     project, env = configured_project(".env", queue_url, database, tmp_path)
+    seed_ids(queue_url, sample_bodies(10, seed=31, foreign_index=None))
+    meltano(env, "run", JOB, project=project, timeout=RUN_TIMEOUT)  # the staging tables dbt reads
 
     for command in COMMANDS:
         name = f"dbt-postgres{command}" if command.startswith(":") else "dbt-postgres"

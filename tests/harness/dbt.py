@@ -6,6 +6,7 @@ creates it and a public.user_logins with one row, run by the dbt Meltano install
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -104,13 +105,17 @@ class Database:
             argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
 
-    def dbt(self, *args: str, check: bool = True, **kwargs: Any) -> tuple[int, str]:
+    def dbt(
+        self, *args: str, check: bool = True, dbt_vars: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         """Run dbt to completion; with `check`, fail the test on a non-zero exit.
 
-        The test's runs, one after another, share their target dir: dbt parses the project
-        again only partially, as in a deployed project.
+        The test's runs with the same vars, one after another, share their target dir: dbt
+        parses the project again only partially, as in a deployed project.
         """
-        proc = self.dbt_popen(*args, run_dir=self.workdir / "dbt", **kwargs)
+        same_vars = hashlib.sha256(json.dumps(dbt_vars, sort_keys=True).encode()).hexdigest()
+        run_dir = self.workdir / f"dbt-{same_vars[:12]}"
+        proc = self.dbt_popen(*args, dbt_vars=dbt_vars, run_dir=run_dir)
         out, _ = proc.communicate(timeout=300)
         if check and proc.returncode != 0:
             pytest.fail(f"dbt {' '.join(args)} exited {proc.returncode}:\n{out}")
