@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -349,9 +350,11 @@ def test_no_body_is_logged_even_at_debug(
     moto_endpoint: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     queue = SqsQueue(KEYS, SqsEndpoint(KEYS, moto_endpoint).create_queue("lean-quiet"))
-    with caplog.at_level(logging.DEBUG):
+    with contextlib.ExitStack() as levels:
         for name in ("botocore", "boto3", "urllib3", lean_calls.__name__):
-            logging.getLogger(name).setLevel(logging.DEBUG)
+            # caplog restores them: left at DEBUG, later tests' own boto3 calls log bodies
+            levels.enter_context(caplog.at_level(logging.DEBUG, logger=name))
+        levels.enter_context(caplog.at_level(logging.DEBUG))
         assert queue.send_batch(["secret-login-body"]) == []
         [message] = queue.receive(10, 0, 30)
         assert queue.change_visibility([message.receipt_handle], 30) == []
