@@ -24,7 +24,7 @@ $(VENV)/.installed: requirements.txt constraints.txt tap-sqs-logins/pyproject.to
 export UV_COMPILE_BYTECODE := 1
 
 # .meltano/run holds each run's plugin config files, secrets included: private to its owner.
-.meltano/.plugins: $(VENV)/.installed meltano.yml orchestrate/constraints.txt
+.meltano/.plugins: $(VENV)/.installed meltano.yml orchestrate/constraints.txt transform/pyproject.toml
 	$(BIN)/meltano install
 	chmod 700 .meltano
 	touch $@

@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(ctx: runs.Context, args: argparse.Namespace) -> list[runs.Result]:
     """For each N, side by side: naive script, drains, job. Prints each line as it comes."""
-    # The fixed start-up: the job on an empty queue, what every run pays before its messages.
-    results = [] if args.skip_job else [_fresh_job(ctx, 0)]
-    if results:
-        print(report.progress(results[0], results[0].seconds), flush=True)
+    results: list[runs.Result] = []
+    for n in [] if args.skip_job else runs.STARTUPS:
+        results.append(_startup_job(ctx, n))
+        print(report.progress(results[-1], results[-1].seconds), flush=True)
     for n in args.counts:
         cases: list[Callable[[], runs.Result]] = []
         if not args.skip_baselines:
@@ -126,6 +126,12 @@ def _settings() -> dict[str, str]:
         for name, value in sorted(os.environ.items())
         if name.startswith(prefixes)
     }
+
+
+def _startup_job(ctx: runs.Context, n: int) -> runs.Result:
+    with ctx.server.database("job") as db:
+        runs.warm(ctx, db)  # then on the same database, as the next scheduled run
+        return runs.job(ctx, n, db, startup=True)
 
 
 def _fresh_job(ctx: runs.Context, n: int) -> runs.Result:

@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.runs import STARTUPS
+
 if TYPE_CHECKING:
     from bench.database import Server
     from bench.runs import Result
@@ -91,7 +93,7 @@ def progress(result: Result, wall: float) -> str:
     state = "ok" if result.ok else "FAILED: " + "; ".join(result.problems)
     return (
         f"  {result.n:>9,} {result.what:<22} {result.seconds:8.1f} s {result.rate:9.0f} msg/s "
-        f"{_cpu(result.n, result.cpu_s, result.cpu_per_1k)} ({wall:.0f} s with filling) {state}"
+        f"{_cpu(result.what, result.cpu_s, result.cpu_per_1k)} ({wall:.0f} s with filling) {state}"
     )
 
 
@@ -102,8 +104,8 @@ def _by(results: list[Result], n: int, what: str) -> Result | None:
 def goals(results: list[Result]) -> dict[str, Any]:
     """Ratios job/naive and job/drain per N, and whether memory stayed flat."""
     out: dict[str, Any] = {"ratios": {}, "memory": {}, "after_startup": {}, "cpu": {}}
-    counts = sorted({r.n for r in results} - {0})
-    startup = _by(results, 0, "meltano")
+    counts = sorted({r.n for r in results if r.what not in STARTUPS.values()})
+    startup = _by(results, 1, STARTUPS[1])  # what a run with messages pays before them
     for n in counts:
         job, naive, drain = (_by(results, n, w) for w in ("meltano", "naive", "bare drain, 1"))
         if job:
@@ -158,7 +160,7 @@ def render(data: dict[str, Any]) -> str:
             ratio = f"{_x(r['job/naive'])} naive, {_x(r['job/drain1'])} drain1"
         rss = f"{row['rss_mib']:.0f} MiB" if row["rss_mib"] else ""
         check = "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"])
-        cpu = _cpu(row["n"], row.get("cpu_s", 0.0), row.get("cpu_s_per_1k", 0.0))
+        cpu = _cpu(row["what"], row.get("cpu_s", 0.0), row.get("cpu_s_per_1k", 0.0))
         lines.append(
             f"{row['n']:>9,}  {row['what']:<26} {row['seconds']:8.1f} {row['msg_per_s']:8.0f} "
             f"{cpu:>12} {rss:>9}  {ratio:<24} {check}"
@@ -171,7 +173,7 @@ def render(data: dict[str, Any]) -> str:
         )
     for n, after in data.get("goals", {}).get("after_startup", {}).items():
         lines.append(
-            f"  after the fixed start-up ({after['startup_s']:.1f} s, the run with no messages): "
+            f"  after the fixed start-up ({after['startup_s']:.1f} s, the run of one login): "
             f"{int(n):,} messages at {after['msg_per_s']:.0f} msg/s = "
             f"{_x(after['job/naive'])} naive, {_x(after['job/drain1'])} drain1"
         )
@@ -231,9 +233,9 @@ def _cpu_line(n: int, cpu: dict[str, float | None]) -> str:
     return line
 
 
-def _cpu(n: int, cpu_s: float, per_1k: float) -> str:
-    """CPU seconds of the whole process tree: per 1,000 messages, or in all for N = 0."""
-    return f"{per_1k:.3f}" if n else f"{cpu_s:.1f} CPU-s"
+def _cpu(what: str, cpu_s: float, per_1k: float) -> str:
+    """CPU seconds of the whole process tree: per 1,000 messages, or in all for a start-up."""
+    return f"{cpu_s:.1f} CPU-s" if what in STARTUPS.values() else f"{per_1k:.3f}"
 
 
 def _x(value: float | None) -> str:

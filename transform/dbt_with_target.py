@@ -7,19 +7,33 @@ Meltano that started it for target-postgres's (``meltano config print``, for the
 environment: meltano.yml, ``meltano config set``, .env and the environment alike) and gives
 them to profiles.yml as TARGET_POSTGRES_*. That Meltano is the parent process: found from its
 command line, not from PATH, which cron, systemd or a container may not set.
+
+The job's step (``dbt-postgres:transform``) starts it as ``dbt-if-pending``: dbt only when a
+staged row awaits it, so a run that staged nothing does not pay dbt's start-up.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+from contextlib import closing
 from pathlib import Path
+from typing import NoReturn
 
 PROG = "dbt-with-target"
 SETTINGS = ("host", "port", "user", "password", "database", "default_target_schema")
+# The staging table (the tap's stream, models/staging/_sqs__sources.yml), and whether a row
+# awaits dbt: never transformed (macros/bookkeeping.sql), or no bookkeeping yet.
+STAGING_TABLE = "logins"
+BOOKKEPT = """
+select exists (select from pg_attribute where attrelid = to_regclass(%s)
+               and attname = '_transformed_at' and not attisdropped)"""
+PENDING = "select exists (select from {} where _transformed_at is null)"
 
 
 def meltano_command() -> list[str]:
@@ -94,18 +108,85 @@ def log_plainly() -> None:
     os.environ.setdefault("DBT_USE_COLORS", "false")
 
 
-def main() -> None:
-    """Export target-postgres's connection settings, then run dbt with the arguments given."""
-    meltano = ask_meltano()
-    from dbt.cli.main import dbtRunner  # imported while Meltano answers
-
+def target_settings(meltano: subprocess.Popen[str]) -> dict[str, object]:
+    """target-postgres's settings, as the Meltano asked answers."""
     output, errors = meltano.communicate()
     if meltano.returncode != 0:
         sys.exit(f"{PROG}: meltano config print target-postgres failed:\n{errors}")
-    os.environ.update(dbt_environment(json.loads(output)))
+    settings: dict[str, object] = json.loads(output)
+    return settings
+
+
+def awaits_dbt(target: dict[str, object]) -> bool:
+    """Whether a staged row awaits dbt; True when that cannot be told, so dbt runs and says why.
+
+    Rows dbt refused or has not reached keep ``_transformed_at`` NULL, so they are retried
+    every run; a staging table without that column has not met dbt yet.
+    """
+    import psycopg2  # dbt-postgres's driver
+    from psycopg2 import sql
+
+    schema = target.get("default_target_schema")
+    if not schema:
+        return True
+    table = sql.Identifier(str(schema), STAGING_TABLE)
+    connection_settings = {
+        "host": target.get("host"),
+        "port": target.get("port"),
+        "user": target.get("user"),
+        "password": target.get("password") or None,
+        "dbname": target.get("database"),
+    }
+    try:
+        with (
+            closing(psycopg2.connect(**connection_settings, connect_timeout=10)) as connection,
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(BOOKKEPT, (table.as_string(connection),))
+            if not cursor.fetchone()[0]:
+                return True
+            cursor.execute(sql.SQL(PENDING).format(table))
+            return bool(cursor.fetchone()[0])
+    except psycopg2.Error:
+        return True
+
+
+def run_dbt(target: dict[str, object], args: list[str]) -> NoReturn:
+    """Run dbt with `args` in target-postgres's database, and exit with dbt's status."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(dbt_environment(target))
     log_plainly()
-    result = dbtRunner().invoke(sys.argv[1:])
+    result = dbtRunner().invoke(args)
     sys.exit(0 if result.success else 2 if result.exception else 1)
+
+
+def main() -> None:
+    """Export target-postgres's connection settings, then run dbt with the arguments given."""
+    meltano = ask_meltano()
+    import dbt.cli.main  # noqa: F401 - imported while Meltano answers
+
+    run_dbt(target_settings(meltano), sys.argv[1:])
+
+
+def main_if_pending() -> None:
+    """As ``main``, if a staged row awaits dbt; otherwise say so and start no dbt."""
+    meltano = ask_meltano()
+    # dbt is imported while Meltano answers, as in main, in case it is needed.
+    importing = threading.Thread(target=importlib.import_module, args=("dbt.cli.main",))
+    importing.daemon = True
+    importing.start()
+    target = target_settings(meltano)
+    if not awaits_dbt(target):
+        print(
+            f"{PROG}: no staged row awaits dbt, so `dbt {' '.join(sys.argv[1:])}` did not start"
+            " (`meltano invoke dbt-postgres:build` runs the models and tests anyway).",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(0)  # not waiting for dbt's import to finish
+    importing.join()
+    run_dbt(target, sys.argv[1:])
 
 
 if __name__ == "__main__":
