@@ -27,7 +27,6 @@ PROGRAMS = (
     "tap-sqs-logins",
     "target-postgres",
     "dbt-with-target",
-    "dbt-if-pending",
     "meltano",
 )
 STEPS = {"ack", "discover", "tap", "target", "dbt", "meltano"}
@@ -44,7 +43,6 @@ def step_of(cmdline: list[str]) -> str:
         "target-postgres-msgspec": "target",
         "target-postgres-sqs-ack": "ack",
         "dbt-with-target": "dbt",
-        "dbt-if-pending": "dbt",  # the job's dbt step, dbt or not (transform/dbt_with_target.py)
     }
     return steps.get(program, program)
 

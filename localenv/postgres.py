@@ -94,7 +94,8 @@ def _server_account(*reached: Path) -> pwd.struct_passwd | None:
     try:
         account = pwd.getpwnam(OS_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--user-group", OS_USER], check=True)  # noqa: S603, S607
+        useradd = [_system_tool("useradd"), "--system", "--user-group", OS_USER]
+        subprocess.run(useradd, check=True)  # noqa: S603
         account = pwd.getpwnam(OS_USER)
     for parent in {parent for path in reached for parent in path.resolve().parents}:
         if not parent.stat().st_mode & stat.S_IXOTH:
@@ -102,12 +103,24 @@ def _server_account(*reached: Path) -> pwd.struct_passwd | None:
     return account
 
 
+def _system_tool(name: str) -> str:
+    """The path of an administrator's command (``runuser``, ``useradd``), in sbin if not on PATH.
+
+    cron, systemd and ``env -i`` give root a PATH without /usr/sbin and /sbin.
+    """
+    search = os.pathsep.join(filter(None, (os.environ.get("PATH"), "/usr/sbin", "/sbin")))
+    path = shutil.which(name, path=search)
+    if path is None:
+        raise LocalEnvError(f"{name} is not installed: PostgreSQL cannot run as {OS_USER}")
+    return path
+
+
 def _run(argv: list[str], account: pwd.struct_passwd | None, owned: list[Path]) -> None:
     """Run a PostgreSQL command as `account` (None: as ourselves), giving it `owned` first."""
     if account is not None:
         for path in owned:
             os.chown(path, account.pw_uid, account.pw_gid)
-        argv = ["runuser", "-u", account.pw_name, "--", *argv]
+        argv = [_system_tool("runuser"), "-u", account.pw_name, "--", *argv]
     result = subprocess.run(argv, capture_output=True, text=True, cwd="/", check=False)  # noqa: S603
     if result.returncode:
         raise LocalEnvError(f"{' '.join(argv)} failed:\n{result.stdout}{result.stderr}")

@@ -84,7 +84,7 @@ def crash_in_every_step(
     kill(
         KillPoint(
             "transform",
-            "dbt-if-pending",  # the job's dbt step (meltano.yml)
+            "dbt-with-target",
             lambda: bool(
                 probe.execute(
                     "select 1 from pg_stat_activity"

@@ -1,7 +1,7 @@
 """The job's dbt step starts dbt only while a staged row awaits it.
 
-`meltano run dbt-postgres:transform`, the job's step as the job starts it (its executable is
-`dbt-if-pending`, transform/dbt_with_target.py), against a staging table in each state: dbt
+`meltano run dbt-postgres:transform`, the job's step as the job starts it (`dbt-with-target
+--if-pending build …`, transform/dbt_with_target.py), against a staging table in each state: dbt
 has never seen it, every row is settled, or a row of each kind waits (a valid login, a
 message the tap rejected, a login user_logins refuses). A run with nothing to do says so and
 starts no dbt; a run with anything to do delivers it, exactly as `dbt build` does; and when the

@@ -136,7 +136,11 @@ def test_ensure_queue_starts_and_seeds_only_once(state_dir: Path) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("wheel", [False, True], ids=["system-binaries", "pgserver-wheel"])
-def test_private_postgres_starts_with_password_and_stops(state_dir: Path, wheel: bool) -> None:
+def test_private_postgres_starts_with_password_and_stops(
+    state_dir: Path, wheel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cron's PATH: as root, the server runs as postgres through runuser, which is in /usr/sbin
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
     bindir = find_bindir(wheel=wheel)
     assert ("pgserver" in bindir.parts) is wheel
     port = free_port()

@@ -8,8 +8,8 @@ environment: meltano.yml, ``meltano config set``, .env and the environment alike
 them to profiles.yml as TARGET_POSTGRES_*. That Meltano is the parent process: found from its
 command line, not from PATH, which cron, systemd or a container may not set.
 
-The job's step (``dbt-postgres:transform``) starts it as ``dbt-if-pending``: dbt only when a
-staged row awaits it, so a run that staged nothing does not pay dbt's start-up.
+The job's step (``dbt-postgres:transform``) starts it with ``--if-pending`` first: dbt only
+when a staged row awaits it, so a run that staged nothing does not pay dbt's start-up.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import NoReturn
 
 PROG = "dbt-with-target"
+IF_PENDING = "--if-pending"
 SETTINGS = ("host", "port", "user", "password", "database", "default_target_schema")
 # The staging table (the tap's stream, models/staging/_sqs__sources.yml), and whether a row
 # awaits dbt: never transformed (macros/bookkeeping.sql), or no bookkeeping yet.
@@ -162,31 +163,27 @@ def run_dbt(target: dict[str, object], args: list[str]) -> NoReturn:
 
 
 def main() -> None:
-    """Export target-postgres's connection settings, then run dbt with the arguments given."""
+    """Export target-postgres's connection settings, then run dbt with the arguments given.
+
+    After ``--if-pending``, only if a staged row awaits dbt; otherwise say so, start no dbt.
+    """
+    if_pending = sys.argv[1:2] == [IF_PENDING]
+    args = sys.argv[1 + if_pending :]
     meltano = ask_meltano()
-    import dbt.cli.main  # noqa: F401 - imported while Meltano answers
-
-    run_dbt(target_settings(meltano), sys.argv[1:])
-
-
-def main_if_pending() -> None:
-    """As ``main``, if a staged row awaits dbt; otherwise say so and start no dbt."""
-    meltano = ask_meltano()
-    # dbt is imported while Meltano answers, as in main, in case it is needed.
     importing = threading.Thread(target=importlib.import_module, args=("dbt.cli.main",))
     importing.daemon = True
-    importing.start()
+    importing.start()  # dbt is imported while Meltano answers
     target = target_settings(meltano)
-    if not awaits_dbt(target):
+    if if_pending and not awaits_dbt(target):
         print(
-            f"{PROG}: no staged row awaits dbt, so `dbt {' '.join(sys.argv[1:])}` did not start"
+            f"{PROG}: no staged row awaits dbt, so `dbt {' '.join(args)}` did not start"
             " (`meltano invoke dbt-postgres:build` runs the models and tests anyway).",
             file=sys.stderr,
             flush=True,
         )
         os._exit(0)  # not waiting for dbt's import to finish
     importing.join()
-    run_dbt(target, sys.argv[1:])
+    run_dbt(target, args)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import re
+from collections import Counter
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -145,3 +146,64 @@ def test_a_map_raising_over_some_logins_quarantines_them_and_stops_nothing(
     text = json.dumps(out) + log.getvalue()
     for login in sent:
         assert login["ip"] not in text and login["device_id"] not in text
+
+
+def evaluations(
+    stream_maps: dict[str, Any], sent: list[dict[str, Any]], journal: str
+) -> tuple[Counter[tuple[str, str]], list[dict[str, Any]]]:
+    """How often the tap evaluated each stream's expressions over `sent`, and its output."""
+    from singer_sdk.mapper import CustomStreamMap
+
+    evaluated: Counter[tuple[str, str]] = Counter()
+    original = CustomStreamMap._eval
+
+    def counted(self: CustomStreamMap, expr: str, *args: Any, **kwargs: Any) -> Any:
+        evaluated[self.stream_alias, expr] += 1
+        return original(self, expr, *args, **kwargs)
+
+    CustomStreamMap._eval = counted  # type: ignore[method-assign]
+    try:
+        with in_process_sqs() as sqs:
+            queue = sqs.create_queue(QueueName="logins")["QueueUrl"]
+            for login in sent:
+                sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(login))
+            config = {
+                "queue_url": queue,
+                "journal_dir": journal,
+                "region": REGION,
+                "wait_time_seconds": 0,
+                "mask_key": MASK_KEY,
+                "stream_maps": stream_maps,
+            }
+            out = run_tap(config)
+    finally:
+        CustomStreamMap._eval = original  # type: ignore[method-assign]
+    return evaluated, out
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sent=st.lists(logins, min_size=1, max_size=8), derived=st.booleans())
+def test_each_expression_is_evaluated_once_per_record(
+    sent: list[dict[str, Any]], *, derived: bool, tmp_path_factory: Any
+) -> None:
+    """The check before a record is written and the SDK's mapping share one evaluation."""
+    stream_maps: dict[str, Any] = {"logins": dict(MASKING_MAPS["logins"])}
+    if derived:
+        stream_maps["derived"] = {
+            "__source__": "logins",
+            "__else__": None,
+            "message_id": "message_id",
+            "ip_of": "mask(ip)",
+        }
+    journal = str(tmp_path_factory.mktemp("journal"))
+    startup, _ = evaluations(stream_maps, [], journal)  # the start-up check's canaries
+
+    evaluated, out = evaluations(stream_maps, sent, journal)
+
+    assert len(records(out)) == len(sent)
+    per_record = {key: evaluated[key] - startup[key] for key in evaluated}
+    expressions = [("logins", "mask(ip)"), ("logins", "mask(device_id)")]
+    expressions += [("derived", "message_id"), ("derived", "mask(ip)")] if derived else []
+    assert per_record == dict.fromkeys(expressions, len(sent))

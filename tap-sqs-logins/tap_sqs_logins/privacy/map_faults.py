@@ -8,7 +8,8 @@ no login: its login fields emptied, its reason naming the map's property and the
 exception's type (never its text, which may quote the value), a dead-letter copy made or the
 message left for redrive. When the SDK then maps that record, a map that still raises over
 it (``GuardedTransform``) outputs only what the guard makes it keep unchanged: the outcome
-fields (``map_outcomes``).
+fields (``map_outcomes``). Over a record it did not raise for, the SDK gets the output of that
+check again when it maps an equal record: each expression is evaluated once per record.
 """
 
 from __future__ import annotations
@@ -51,9 +52,13 @@ class GuardedTransform:
         self._name = name
         self._spec = spec
         self._logger = log
+        self._checked: tuple[dict[str, Any], dict[str, Any] | None] | None = None
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any] | None:
         """Map ``record``; if the map raises, keep only its outcome fields."""
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] == record:
+            return checked[1]  # the output ``failure`` had from an equal record
         try:
             return self._transform(record)
         except Exception as error:
@@ -69,11 +74,16 @@ class GuardedTransform:
         return output
 
     def failure(self, record: dict[str, Any]) -> str | None:
-        """Return why the map raises over ``record`` (where, and the exception's type)."""
+        """Return why the map raises over ``record`` (where, and the exception's type).
+
+        If it does not, its output is kept for the SDK's mapping of that record, next.
+        """
+        self._checked = None
         try:
-            self._transform(record)
+            output = self._transform(record)
         except Exception as error:
             return self._failure(record, error)
+        self._checked = (record, output)
         return None
 
     def _failure(self, record: dict[str, Any], error: Exception) -> str:
