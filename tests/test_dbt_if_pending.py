@@ -43,9 +43,9 @@ def transform(db: Database, **env: str) -> CompletedProcess[str]:
     )
 
 
-def settled(db: Database) -> CompletedProcess[str]:
+def settled(db: Database, **env: str) -> CompletedProcess[str]:
     """Run the step until nothing awaits dbt (the first run adds dbt's bookkeeping)."""
-    result = transform(db)
+    result = transform(db, **env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert DBT_STARTED in result.stderr, "dbt did not run on a table it had never seen"
     return result
@@ -113,3 +113,37 @@ def test_when_the_check_cannot_connect_dbt_runs_and_says_why(db: Database) -> No
     assert result.returncode != 0
     assert DBT_STARTED in result.stderr and SKIPPED not in result.stderr
     assert f'database "{missing}" does not exist' in result.stderr
+
+
+def test_vars_naming_another_staging_table_start_dbt(db: Database) -> None:
+    settled(db)  # sqs_staging.logins: nothing pending
+    add_messages(db, login("m-other", "u-other"))
+    db.query("create table sqs_staging.logins2 (like sqs_staging.logins including all)")
+    db.query("insert into sqs_staging.logins2 select * from sqs_staging.logins")
+    db.query("delete from sqs_staging.logins where message_id = 'm-other'")
+
+    result = run_meltano(
+        scrubbed(**db.server.env()),
+        "invoke",
+        "dbt-postgres:transform",
+        "--vars",
+        "{sqs_staging_table: logins2}",
+        timeout=RUN_TIMEOUT,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "u-other" in {r[0] for r in db.user_logins()}
+
+
+def test_a_staging_schema_that_needs_quoting(db: Database) -> None:
+    add_messages(db, login("m-1", "u-1"))
+    db.query('alter schema sqs_staging rename to "My Stage"')
+    schema = {"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "My Stage"}
+
+    first = transform(db, **schema)
+    again = transform(db, **schema)
+
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert DBT_STARTED in first.stderr
+    assert "u-1" in {r[0] for r in db.user_logins()}
+    assert SKIPPED in again.stderr

@@ -28,9 +28,9 @@ from typing import NoReturn
 PROG = "dbt-with-target"
 IF_PENDING = "--if-pending"
 SETTINGS = ("host", "port", "user", "password", "database", "default_target_schema")
-# The staging table (the tap's stream, models/staging/_sqs__sources.yml), and whether a row
-# awaits dbt: never transformed (macros/bookkeeping.sql), or no bookkeeping yet.
-STAGING_TABLE = "logins"
+# Whether a row of the staging table awaits dbt: never transformed (macros/bookkeeping.sql),
+# or no bookkeeping yet. A DDL lock on it answers "cannot tell" (dbt runs) after LOCK_TIMEOUT.
+LOCK_TIMEOUT = "10s"
 BOOKKEPT = """
 select exists (select from pg_attribute where attrelid = to_regclass(%s)
                and attname = '_transformed_at' and not attisdropped)"""
@@ -118,7 +118,24 @@ def target_settings(meltano: subprocess.Popen[str]) -> dict[str, object]:
     return settings
 
 
-def awaits_dbt(target: dict[str, object]) -> bool:
+def staging_table(args: list[str]) -> str | None:
+    """The staging table dbt reads: ``sqs_staging_table`` of dbt_project.yml's vars.
+
+    None when `args` may point dbt elsewhere (``--vars``, ``--project-dir``) or it is not plain.
+    """
+    import yaml  # dbt's dependency
+
+    if any(arg.startswith(("--vars", "--project-dir")) for arg in args):
+        return None
+    project = Path(os.environ.get("DBT_PROJECT_DIR", ".")) / "dbt_project.yml"
+    try:
+        name = (yaml.safe_load(project.read_text()).get("vars") or {}).get("sqs_staging_table")
+    except (OSError, AttributeError, yaml.YAMLError):
+        return None
+    return name if isinstance(name, str) and "{" not in name else None
+
+
+def awaits_dbt(target: dict[str, object], args: list[str]) -> bool:
     """Whether a staged row awaits dbt; True when that cannot be told, so dbt runs and says why.
 
     Rows dbt refused or has not reached keep ``_transformed_at`` NULL, so they are retried
@@ -127,10 +144,10 @@ def awaits_dbt(target: dict[str, object]) -> bool:
     import psycopg2  # dbt-postgres's driver
     from psycopg2 import sql
 
-    schema = target.get("default_target_schema")
-    if not schema:
+    schema, name = target.get("default_target_schema"), staging_table(args)
+    if not schema or not name:
         return True
-    table = sql.Identifier(str(schema), STAGING_TABLE)
+    table = sql.Identifier(str(schema), name)
     connection_settings = {
         "host": target.get("host"),
         "port": target.get("port"),
@@ -140,7 +157,13 @@ def awaits_dbt(target: dict[str, object]) -> bool:
     }
     try:
         with (
-            closing(psycopg2.connect(**connection_settings, connect_timeout=10)) as connection,
+            closing(
+                psycopg2.connect(
+                    **connection_settings,
+                    connect_timeout=10,
+                    options=f"-c lock_timeout={LOCK_TIMEOUT}",
+                )
+            ) as connection,
             connection.cursor() as cursor,
         ):
             cursor.execute(BOOKKEPT, (table.as_string(connection),))
@@ -174,7 +197,7 @@ def main() -> None:
     importing.daemon = True
     importing.start()  # dbt is imported while Meltano answers
     target = target_settings(meltano)
-    if if_pending and not awaits_dbt(target):
+    if if_pending and not awaits_dbt(target, args):
         print(
             f"{PROG}: no staged row awaits dbt, so `dbt {' '.join(args)}` did not start"
             " (`meltano invoke dbt-postgres:build` runs the models and tests anyway).",

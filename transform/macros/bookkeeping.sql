@@ -64,7 +64,7 @@ begin
             add column if not exists _transformed_at timestamptz,
             add column if not exists _refused_reason text;
     end if;
-    if to_regclass('{{ logins.schema }}.logins_transform_pending') is null then
+    if to_regclass('{{ adapter.quote(logins.schema) }}.logins_transform_pending') is null then
         create index if not exists logins_transform_pending on {{ logins }} (message_id)
         where _transformed_at is null;
     end if;
