@@ -3,7 +3,8 @@
 A copy of tap-sqs-logins/ (so no build artefact lands in the repository) is installed, not
 editable, by the project's pinned uv, with its `testing` extra and the project's constraints,
 into a fresh venv; then the copy's source package is removed, so its tests can only import the
-installed wheel, and `pytest` runs from the copy as a release's CI would.
+installed wheel, and `pytest` runs from the copy as a release's CI would. This is the one
+run of the tap's suite in `make test` (pyproject.toml's testpaths), so none may be skipped.
 """
 
 from __future__ import annotations
@@ -80,4 +81,4 @@ def test_the_tap_installs_alone_and_passes_its_own_tests(tmp_path: Path) -> None
     passed = re.search(r"\b(\d+) passed\b", summary)
     assert passed, summary
     assert int(passed.group(1)) > 0
-    assert not re.search(r"\b(failed|errors?)\b", summary), summary
+    assert not re.search(r"\b(failed|errors?|skipped)\b", summary), summary  # its one run
