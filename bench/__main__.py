@@ -91,7 +91,7 @@ def table(ctx: runs.Context, args: argparse.Namespace) -> list[runs.Result]:
     """For each N, side by side: naive script, drains, job. Prints each line as it comes."""
     results: list[runs.Result] = []
     for n in [] if args.skip_job else runs.STARTUPS:
-        results.append(_startup_job(ctx, n))
+        results.append(_job_after_a_warm_run(ctx, n, startup=True))
         print(report.progress(results[-1], results[-1].seconds), flush=True)
     for n in args.counts:
         cases: list[Callable[[], runs.Result]] = []
@@ -99,7 +99,7 @@ def table(ctx: runs.Context, args: argparse.Namespace) -> list[runs.Result]:
             cases += [partial(runs.naive, ctx, n)]
             cases += [partial(runs.drain, ctx, n, t) for t in (1, 4)]
         if not args.skip_job:
-            cases.append(partial(_fresh_job, ctx, n))
+            cases.append(partial(_job_after_a_warm_run, ctx, n))
         for case in cases:
             started = time.monotonic()
             result = case()
@@ -128,15 +128,13 @@ def _settings() -> dict[str, str]:
     }
 
 
-def _startup_job(ctx: runs.Context, n: int) -> runs.Result:
+def _job_after_a_warm_run(ctx: runs.Context, n: int, startup: bool = False) -> runs.Result:
+    """The job on `n` messages after an untimed run: a start-up on that run's database (as the
+    next scheduled run finds it), the counts on a fresh database of the same name."""
     with ctx.server.database("job") as db:
-        runs.warm(ctx, db)  # then on the same database, as the next scheduled run
-        return runs.job(ctx, n, db, startup=True)
-
-
-def _fresh_job(ctx: runs.Context, n: int) -> runs.Result:
-    with ctx.server.database("job") as db:
-        runs.warm(ctx, db)  # then a fresh database of the same name
+        runs.warm(ctx, db)
+        if startup:
+            return runs.job(ctx, n, db, startup=True)
     with ctx.server.database("job") as db:
         return runs.job(ctx, n, db)
 
