@@ -6,15 +6,17 @@ A queue of 2,000 messages then takes a second per receive. `apply()` swaps in th
 and reads the retention period directly. moto's receives and deletes also take no lock: two
 concurrent receivers (the tap runs several) could both take one message, and of concurrent
 deletes (the acknowledgement runs several) some are answered as done but lost. Real SQS does
-neither, so `apply()` serialises both. Queue semantics (visibility, receipt handles, deletes,
-attribute counts) are otherwise unchanged. Serve it: `python -m localenv.fastmoto -H HOST -p PORT`.
+neither, so `apply()` serialises both: each scan of a receive, not its long-poll wait, so
+concurrent long polls wait side by side as on SQS (held, eight receivers of an empty queue
+took eight waits). Queue semantics (visibility, receipt handles, deletes, attribute counts)
+are otherwise unchanged. Serve it: `python -m localenv.fastmoto -H HOST -p PORT`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from moto.core import utils
 from moto.sqs import models
@@ -41,11 +43,29 @@ def _retained(self: models.SQSBackend, queue_name: str, message: models.Message)
 _RECEIVE = models.SQSBackend.receive_message
 _DELETE = models.Queue.delete_message
 _QUEUE_LOCK = threading.Lock()
+RESCAN_SECONDS = 0.05
 
 
-def _receive_atomically(*args: Any, **kwargs: Any) -> list[models.Message]:
-    with _QUEUE_LOCK:
-        return _RECEIVE(*args, **kwargs)
+def _receive_atomically(
+    self: models.SQSBackend,
+    queue_name: str,
+    count: int,
+    wait_seconds_timeout: int,
+    visibility_timeout: int,
+    message_attribute_names: list[str] | None = None,
+) -> list[models.Message]:
+    """Scan under the lock; long-poll between scans without it."""
+    polling_end = time.monotonic() + wait_seconds_timeout
+    while True:
+        with _QUEUE_LOCK:
+            result = _RECEIVE(
+                self, queue_name, count, 0, visibility_timeout, message_attribute_names
+            )
+        left = polling_end - time.monotonic()
+        if result or left <= 0:
+            return result
+        self.get_queue(queue_name).wait_for_messages(min(1, left))  # type: ignore[arg-type]  # moto types it int
+        time.sleep(min(RESCAN_SECONDS, left))  # visible but held (a FIFO group in flight)
 
 
 def _delete_atomically(self: models.Queue, receipt_handle: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -121,6 +123,32 @@ def test_moto_server_takes_the_reference_queue_url_and_stops(state_dir: Path) ->
     assert not alive(pid)
     assert not port_open("localhost", port)
     assert not (state_dir / "moto.pid").exists()
+
+
+def test_moto_server_long_polls_side_by_side_and_delivers_what_arrives(state_dir: Path) -> None:
+    """A long poll holds no lock: another receiver is answered while it waits, as on SQS."""
+    port = free_port()
+    start_sqs_server(port, name="moto", state_dir=state_dir)
+    client = sqs_client(f"http://localhost:{port}")
+    waiting_url = client.create_queue(QueueName="empty-queue")["QueueUrl"]
+    busy_url = client.create_queue(QueueName="busy-queue")["QueueUrl"]
+    answers: list[list[dict[str, str]]] = []
+
+    def long_poll() -> None:
+        answer = client.receive_message(QueueUrl=waiting_url, WaitTimeSeconds=10)
+        answers.append(answer.get("Messages", []))
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    time.sleep(0.5)  # the long poll is waiting on the server
+    client.send_message(QueueUrl=busy_url, MessageBody="elsewhere")
+    elsewhere = client.receive_message(QueueUrl=busy_url, WaitTimeSeconds=0)["Messages"]
+    assert [message["Body"] for message in elsewhere] == ["elsewhere"]
+    assert poller.is_alive(), "the other receive waited for the long poll to end"
+    client.send_message(QueueUrl=waiting_url, MessageBody="arrived")
+    poller.join(timeout=10)
+    assert not poller.is_alive()
+    assert [[message["Body"] for message in answer] for answer in answers] == [["arrived"]]
 
 
 def test_ensure_queue_starts_and_seeds_only_once(state_dir: Path) -> None:
