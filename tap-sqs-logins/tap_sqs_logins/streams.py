@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk import Stream
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import StateMessage
 
 from tap_sqs_logins.acknowledging.dead_letters import DeadLetterQueue
@@ -96,6 +97,10 @@ class LoginsStream(Stream):
 
     name = "logins"
     primary_keys = ("message_id",)
+    # Records leave ``_record`` conformed by the SDK's rule (the map check must see what the
+    # maps will see), so the SDK does not conform them a second time.
+    CONFORMANCE = Stream.TYPE_CONFORMANCE_LEVEL
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, tap: Tap) -> None:
         """Give the stream the schema of the opt-in settings that are on."""
@@ -119,7 +124,7 @@ class LoginsStream(Stream):
             url = self.config.get("dead_letter_queue_url")
             dead_letters = DeadLetterQueue(self.config, url) if url else None
             if under_meltano_config_test():
-                yield self._probe()
+                yield self._conformed(self._probe())
                 return
             threads = self.config["receive_concurrency"]
             source = SqsQueue(self.config, self.config["queue_url"], 2 * threads)
@@ -204,16 +209,11 @@ class LoginsStream(Stream):
         finally:
             acknowledgement.finish(completed=completed)
 
-    def _map_failure(self, record: dict[str, Any]) -> str | None:
-        """Why a stream map raises over ``record`` as the SDK will map it, if one does."""
-        from tap_sqs_logins.privacy.map_faults import (
-            map_failure,  # it reads this module's stream name
+    def _conformed(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` with JSON-ready values (``sent_at`` as text), as the SDK conforms it."""
+        return conform_record_data_types(
+            self.name, record, self.effective_schema, self.CONFORMANCE, self.logger
         )
-
-        conformed = conform_record_data_types(
-            self.name, dict(record), self.effective_schema, self.TYPE_CONFORMANCE_LEVEL, self.logger
-        )
-        return map_failure(self.stream_maps, conformed)
 
     def _close_batch(self, acknowledgement: Acknowledgement) -> None:
         if acknowledgement.close_batch():
@@ -221,8 +221,20 @@ class LoginsStream(Stream):
             self._write_state_message()
 
     def _record(self, message: Message, dead_letters: DeadLetterQueue | None) -> dict[str, Any]:
-        record = login_record(message, self.config["queue_url"], self._options, self.logger)
-        if record["rejection_reason"] is None and (failure := self._map_failure(record)):
+        """The message's conformed record; quarantined if a map raises over it.
+
+        What is set after conforming (nulls, a reason, a dead-letter id) is text or null.
+        """
+        from tap_sqs_logins.privacy.map_faults import (
+            map_failure,  # it reads this module's stream name
+        )
+
+        record = self._conformed(
+            login_record(message, self.config["queue_url"], self._options, self.logger)
+        )
+        if record["rejection_reason"] is None and (
+            failure := map_failure(self.stream_maps, record)
+        ):
             record.update(dict.fromkeys(LOGIN_FIELDS), rejection_reason=failure)
         reason = record["rejection_reason"]
         if reason:

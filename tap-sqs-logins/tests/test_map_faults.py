@@ -10,11 +10,13 @@ exception's type (copied to the dead-letter queue, or left for redrive); no raw 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import re
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -207,3 +209,63 @@ def test_each_expression_is_evaluated_once_per_record(
     expressions = [("logins", "mask(ip)"), ("logins", "mask(device_id)")]
     expressions += [("derived", "message_id"), ("derived", "mask(ip)")] if derived else []
     assert per_record == dict.fromkeys(expressions, len(sent))
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sent=st.lists(logins, min_size=1, max_size=8), deselect_locale=st.booleans())
+def test_each_record_is_conformed_once_and_deselected_fields_stay_out(
+    sent: list[dict[str, Any]], *, deselect_locale: bool, tmp_path_factory: Any
+) -> None:
+    """The SDK's conformance runs once per record, before the map check and the maps.
+
+    A property deselected in the catalog, which the SDK drops from the record after the
+    check, is not in the output either.
+    """
+    from singer_sdk.helpers import _typing
+    from singer_sdk.helpers.conform import TypeConformanceLevel
+
+    from tap_sqs_logins.tap import TapSqsLogins
+
+    passes = 0
+    original = _typing._conform_record_data_types
+
+    def counted(record: Any, schema: Any, level: Any, parent: Any) -> Any:
+        nonlocal passes
+        passes += parent is None and level != TypeConformanceLevel.NONE
+        return original(record, schema, level, parent)
+
+    _typing._conform_record_data_types = counted  # type: ignore[assignment]
+    try:
+        with in_process_sqs() as sqs:
+            queue = sqs.create_queue(QueueName="logins")["QueueUrl"]
+            for login in sent:
+                sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(login))
+            config = {
+                "queue_url": queue,
+                "journal_dir": str(tmp_path_factory.mktemp("journal")),
+                "region": REGION,
+                "wait_time_seconds": 0,
+                "mask_key": MASK_KEY,
+            }
+            catalog = TapSqsLogins(config=config).catalog_dict
+            for entry in catalog["streams"][0]["metadata"]:
+                if entry["breadcrumb"] == ["properties", "locale"]:
+                    entry["metadata"]["selected"] = not deselect_locale
+            passes = 0
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                TapSqsLogins(config=config, catalog=catalog).sync_all()
+    finally:
+        _typing._conform_record_data_types = original  # type: ignore[assignment]
+
+    written = records([json.loads(line) for line in out.getvalue().splitlines()])
+    assert len(written) == len(sent)
+    assert passes == len(sent)
+    for record in written:
+        assert ("locale" in record) is not deselect_locale
+        assert isinstance(record["sent_at"], str)
+        assert datetime.fromisoformat(record["sent_at"]).tzinfo is not None
+        assert not {"ip", "device_id"} & record.keys()
+        assert {"masked_ip", "masked_device_id"} <= record.keys()

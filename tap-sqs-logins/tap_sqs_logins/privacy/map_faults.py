@@ -83,7 +83,7 @@ class GuardedTransform:
             output = self._transform(record)
         except Exception as error:
             return self._failure(record, error)
-        self._checked = (record, output)
+        self._checked = (dict(record), output)  # the SDK may drop deselected fields in place
         return None
 
     def _failure(self, record: dict[str, Any], error: Exception) -> str:
