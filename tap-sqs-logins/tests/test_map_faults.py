@@ -258,7 +258,7 @@ def test_each_record_is_conformed_once_and_deselected_fields_stay_out(
             with contextlib.redirect_stdout(out):
                 TapSqsLogins(config=config, catalog=catalog).sync_all()
     finally:
-        _typing._conform_record_data_types = original  # type: ignore[assignment]
+        _typing._conform_record_data_types = original
 
     written = records([json.loads(line) for line in out.getvalue().splitlines()])
     assert len(written) == len(sent)
