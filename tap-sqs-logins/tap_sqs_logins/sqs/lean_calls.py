@@ -6,7 +6,7 @@ are few and fixed, so ``LeanCalls`` posts them as SQS's AWS JSON 1.0 requests it
 of botocore, from the boto3 client it is given, all that is not per-call boilerplate:
 
 - the session's credentials object, frozen on each call (assumed roles keep refreshing);
-- SigV4 signing (``SigV4Auth``);
+- SigV4 signing, as ``SigV4Auth`` signs (``signing.py``, which reuses what no call changes);
 - the client's HTTP session (proxies, ``AWS_CA_BUNDLE``/verify, timeouts, pool size);
 - the client's retry handler (standard mode: attempts, backoff, retry quota);
 - botocore's parser and exception classes for error responses, so a refusal raises the
@@ -26,12 +26,13 @@ from time import sleep
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.endpoint import convert_to_response_dict
 from botocore.exceptions import NoCredentialsError
 from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
+
+from tap_sqs_logins.sqs.signing import RequestSigner
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,7 +64,7 @@ class LeanCalls:
         # boto3's request target: the endpoint URL as given, with path "/" if it has none.
         endpoint = urlsplit(meta.endpoint_url)
         self._url = (endpoint if endpoint.path else endpoint._replace(path="/")).geturl()
-        self._region = meta.region_name
+        self._signer = RequestSigner(self._url, meta.region_name)
         self._events = meta.events
         self._exceptions = client.exceptions
         # The client's own urllib3 session: the same proxies, CA bundle, timeouts and pool.
@@ -133,21 +134,21 @@ class LeanCalls:
         self, name: str, model: Any, body: bytes, attempt: int, invocation_id: str
     ) -> tuple[tuple[Any, dict[str, Any]] | None, Exception | None]:
         """Sign and send one attempt; return ((HTTP response, parsed), None) or (None, error)."""
-        request = AWSRequest(
-            "POST",
-            self._url,
-            data=body,
-            headers={
+        if self._credentials is None:
+            raise NoCredentialsError
+        headers = self._signer.headers(
+            self._credentials.get_frozen_credentials(),  # refreshes expiring credentials
+            {
                 "X-Amz-Target": f"AmazonSQS.{name}",
                 "Content-Type": "application/x-amz-json-1.0",
                 "x-amzn-query-mode": "true",
                 "User-Agent": self._user_agent,
             },
+            body,
         )
-        self._sign(request)
-        request.headers["amz-sdk-invocation-id"] = invocation_id
-        request.headers["amz-sdk-request"] = f"attempt={attempt}; max={self._max_attempts}"
-        prepared = request.prepare()
+        headers["amz-sdk-invocation-id"] = invocation_id
+        headers["amz-sdk-request"] = f"attempt={attempt}; max={self._max_attempts}"
+        prepared = AWSRequest("POST", self._url, data=body, headers=headers).prepare()
         try:
             http = first_non_none_response(
                 self._events.emit(f"before-send.sqs.{name}", request=prepared)
@@ -162,12 +163,6 @@ class LeanCalls:
             except ValueError:  # not JSON (a stray proxy?): botocore's parser decides
                 pass
         return (http, self._parsed_by_botocore(http, model)), None
-
-    def _sign(self, request: AWSRequest) -> None:
-        if self._credentials is None:
-            raise NoCredentialsError
-        frozen = self._credentials.get_frozen_credentials()  # refreshes expiring credentials
-        SigV4Auth(frozen, "sqs", self._region).add_auth(request)
 
     def _parsed_by_botocore(self, http: Any, model: Any) -> dict[str, Any]:
         """Parse an error (or an odd) response as botocore does: codes, query-compatible header."""
