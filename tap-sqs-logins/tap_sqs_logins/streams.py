@@ -195,11 +195,11 @@ class LoginsStream(Stream):
             # The heartbeat stops before an early stop offers the messages again.
             with closing(receiver.messages()) as messages, heartbeat:
                 for message in messages:
-                    record = self._record(message, dead_letters)
+                    record, conformed = self._record(message, dead_letters)
                     # Poison without a dead-letter copy stays for the queue's redrive policy.
                     delete = not left_for_redrive(record)
                     full = acknowledgement.add(message.receipt_handle, delete=delete)
-                    yield record  # written once resumed
+                    yield conformed  # written once resumed
                     if release:
                         release.emitted(message.receipt_handle, deleted_on_release=delete)
                     if full:
@@ -220,27 +220,28 @@ class LoginsStream(Stream):
             self.state_manager.is_flushed = False  # a STATE now, not only every 10,000 records
             self._write_state_message()
 
-    def _record(self, message: Message, dead_letters: DeadLetterQueue | None) -> dict[str, Any]:
-        """The message's conformed record; quarantined if a map raises over it.
+    def _record(
+        self, message: Message, dead_letters: DeadLetterQueue | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The message's record, and that record conformed; quarantined if a map raises over it.
 
-        What is set after conforming (nulls, a reason, a dead-letter id) is text or null.
+        The stream reads the record itself: conforming drops what the catalog's schema leaves
+        out, the outcome fields too.
         """
         from tap_sqs_logins.privacy.map_faults import (
             map_failure,  # it reads this module's stream name
         )
 
-        record = self._conformed(
-            login_record(message, self.config["queue_url"], self._options, self.logger)
-        )
+        record = login_record(message, self.config["queue_url"], self._options, self.logger)
+        conformed = self._conformed(record)
         if record["rejection_reason"] is None and (
-            failure := map_failure(self.stream_maps, record)
+            failure := map_failure(self.stream_maps, conformed)
         ):
             record.update(dict.fromkeys(LOGIN_FIELDS), rejection_reason=failure)
         reason = record["rejection_reason"]
         if reason:
             if dead_letters:
                 record.update(dead_letters.copy(message, reason))
-            self.logger.warning(
-                "Quarantining message %s: %s", message.message_id, record["rejection_reason"]
-            )
-        return record
+            self.logger.warning("Quarantining message %s: %s", message.message_id, reason)
+            conformed = self._conformed(record)
+        return record, conformed

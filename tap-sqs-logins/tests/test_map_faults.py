@@ -17,7 +17,7 @@ import logging
 import re
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +25,9 @@ from hypothesis import strategies as st
 from tap_sqs_logins.bodies.envelopes import judge_body
 from tap_sqs_logins.bodies.messages import Rejected
 from tap_sqs_logins.testing import MASK_KEY, MASKING_MAPS, REGION, in_process_sqs, records, run_tap
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Each raises over some logins, and passes the start-up check: neither the canary (locale
 # RU, version 2.3.0, a 36-character user id, android) nor a quarantined one (null fields).
@@ -211,6 +214,27 @@ def test_each_expression_is_evaluated_once_per_record(
     assert per_record == dict.fromkeys(expressions, len(sent))
 
 
+def sync_with_catalog(
+    config: dict[str, Any], edit: Callable[[dict[str, Any]], None]
+) -> list[dict[str, Any]]:
+    """Run the tap in-process with its discovered catalog as ``edit`` leaves it; its records."""
+    from tap_sqs_logins.tap import TapSqsLogins
+
+    catalog = TapSqsLogins(config=config).catalog_dict
+    edit(catalog["streams"][0])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        TapSqsLogins(config=config, catalog=catalog).sync_all()
+    return records([json.loads(line) for line in out.getvalue().splitlines()])
+
+
+def deselect(*breadcrumb: str) -> Callable[[dict[str, Any]], None]:
+    def edit(stream: dict[str, Any]) -> None:
+        stream["metadata"].append({"breadcrumb": list(breadcrumb), "metadata": {"selected": False}})
+
+    return edit
+
+
 @settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -225,8 +249,6 @@ def test_each_record_is_conformed_once_and_deselected_fields_stay_out(
     """
     from singer_sdk.helpers import _typing
     from singer_sdk.helpers.conform import TypeConformanceLevel
-
-    from tap_sqs_logins.tap import TapSqsLogins
 
     passes = 0
     original = _typing._conform_record_data_types
@@ -249,23 +271,87 @@ def test_each_record_is_conformed_once_and_deselected_fields_stay_out(
                 "wait_time_seconds": 0,
                 "mask_key": MASK_KEY,
             }
-            catalog = TapSqsLogins(config=config).catalog_dict
-            for entry in catalog["streams"][0]["metadata"]:
-                if entry["breadcrumb"] == ["properties", "locale"]:
-                    entry["metadata"]["selected"] = not deselect_locale
-            passes = 0
-            out = io.StringIO()
-            with contextlib.redirect_stdout(out):
-                TapSqsLogins(config=config, catalog=catalog).sync_all()
+
+            def edit(stream: dict[str, Any]) -> None:
+                nonlocal passes
+                passes = 0  # from the run on
+                if deselect_locale:
+                    deselect("properties", "locale")(stream)
+
+            written = sync_with_catalog(config, edit)
     finally:
         _typing._conform_record_data_types = original
 
-    written = records([json.loads(line) for line in out.getvalue().splitlines()])
     assert len(written) == len(sent)
-    assert passes == len(sent)
+    quarantined = sum(not is_login(login) for login in sent)
+    assert passes == len(sent) + quarantined  # a quarantined record again, once emptied
     for record in written:
         assert ("locale" in record) is not deselect_locale
         assert isinstance(record["sent_at"], str)
         assert datetime.fromisoformat(record["sent_at"]).tzinfo is not None
         assert not {"ip", "device_id"} & record.keys()
         assert {"masked_ip", "masked_device_id"} <= record.keys()
+
+
+def test_a_catalog_without_the_outcome_fields_still_quarantines(tmp_path: Any) -> None:
+    """The stream reads a rejection from its own record, whatever the catalog keeps of it."""
+
+    fields = ("rejection_reason", "dead_letter_message_id")
+
+    def trim(stream: dict[str, Any]) -> None:
+        for field in fields:
+            stream["schema"]["properties"].pop(field)
+        stream["metadata"] = [
+            m for m in stream["metadata"] if not {*m["breadcrumb"][-1:]} & {*fields}
+        ]
+
+    with in_process_sqs() as sqs:
+        queue = sqs.create_queue(QueueName="logins")["QueueUrl"]
+        dead = sqs.create_queue(QueueName="logins-dead")["QueueUrl"]
+        sqs.send_message(QueueUrl=queue, MessageBody="not json {")
+        config = {
+            "queue_url": queue,
+            "dead_letter_queue_url": dead,
+            "journal_dir": str(tmp_path),
+            "region": REGION,
+            "wait_time_seconds": 0,
+            "mask_key": MASK_KEY,
+        }
+        written = sync_with_catalog(config, trim)
+        copied = sqs.receive_message(QueueUrl=dead).get("Messages", [])
+
+    assert len(written) == 1
+    assert not {"rejection_reason", "dead_letter_message_id"} & written[0].keys()
+    assert [message["Body"] for message in copied] == ["not json {"]
+
+
+def test_a_deselected_nested_field_is_not_read_by_a_map(tmp_path: Any) -> None:
+    """The SDK drops it in place before mapping; the map check's memo does not keep it."""
+    with in_process_sqs() as sqs:
+        queue = sqs.create_queue(QueueName="logins")["QueueUrl"]
+        login = {"user_id": "u-1", "app_version": "2.3.0", "device_type": "android"}
+        sqs.send_message(
+            QueueUrl=queue,
+            MessageBody=json.dumps({**login, "ip": "199.172.111.135", "device_id": "593-47-5928"}),
+            MessageAttributes={"trace": {"DataType": "String", "StringValue": "t-1"}},
+        )
+        config = {
+            "queue_url": queue,
+            "journal_dir": str(tmp_path),
+            "region": REGION,
+            "wait_time_seconds": 0,
+            "mask_key": MASK_KEY,
+            "include_message_attributes": True,
+            "stream_maps": {
+                "logins": {
+                    **MASKING_MAPS["logins"],
+                    "trace": "(message_attributes or {}).get('trace')",
+                }
+            },
+        }
+        (record,) = sync_with_catalog(
+            config, deselect("properties", "message_attributes", "properties", "trace")
+        )
+
+    assert "trace" not in (record["message_attributes"] or {})
+    assert record["trace"] is None

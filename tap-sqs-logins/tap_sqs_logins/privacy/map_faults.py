@@ -15,6 +15,7 @@ check again when it maps an equal record: each expression is evaluated once per 
 from __future__ import annotations
 
 import ast
+import copy
 from typing import TYPE_CHECKING, Any, cast
 
 from tap_sqs_logins.privacy.map_outcomes import (
@@ -83,7 +84,7 @@ class GuardedTransform:
             output = self._transform(record)
         except Exception as error:
             return self._failure(record, error)
-        self._checked = (dict(record), output)  # the SDK may drop deselected fields in place
+        self._checked = (_snapshot(record), output)
         return None
 
     def _failure(self, record: dict[str, Any], error: Exception) -> str:
@@ -102,6 +103,14 @@ class GuardedTransform:
             except Exception:
                 return f"stream_maps.{self._name}.{prop}"
         return f"stream_maps.{self._name}"
+
+
+def _snapshot(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``record`` that the SDK's dropping of deselected fields (in place) leaves as is."""
+    return {
+        key: copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+        for key, value in record.items()
+    }
 
 
 def guard_maps(
