@@ -242,6 +242,8 @@ class LoginsStream(Stream):
         if reason:
             if dead_letters:
                 record.update(dead_letters.copy(message, reason))
-            self.logger.warning("Quarantining message %s: %s", message.message_id, reason)
+            self.logger.warning(  # the reason as the dead-letter copy left it
+                "Quarantining message %s: %s", message.message_id, record["rejection_reason"]
+            )
             conformed = self._conformed(record)
         return record, conformed
