@@ -37,6 +37,9 @@ RAISING = [
     "(user_id or 'x' * 40)[20]",
     "{'android': 1, 'ios': 2, None: 0}[device_type]",
 ]
+FEW_RUNS = settings(  # each example runs the tap
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 REASON = re.compile(r"stream_maps\.(logins|derived)\.(p\d) raised [A-Za-z]+Error")
 
 logins = st.fixed_dictionaries(
@@ -57,6 +60,26 @@ def is_login(login: dict[str, Any]) -> bool:
     except Rejected:
         return False
     return True
+
+
+def tap_config(queue: str, journal: str, **settings: Any) -> dict[str, Any]:
+    """What every run here sets, for ``queue``, and ``settings``."""
+    return {
+        "queue_url": queue,
+        "journal_dir": journal,
+        "region": REGION,
+        "wait_time_seconds": 0,
+        "mask_key": MASK_KEY,
+        **settings,
+    }
+
+
+def queue_of(sqs: Any, sent: list[dict[str, Any]]) -> str:
+    """A new queue holding ``sent`` as JSON bodies."""
+    queue = str(sqs.create_queue(QueueName="logins")["QueueUrl"])
+    for login in sent:
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(login))
+    return queue
 
 
 def raises(expression: str, login: dict[str, Any]) -> bool:
@@ -114,16 +137,13 @@ def test_a_map_raising_over_some_logins_quarantines_them_and_stops_nothing(
                 sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(login))["MessageId"]
                 for login in sent
             ]
-            config = {
-                "queue_url": queue,
-                "journal_dir": str(tmp_path_factory.mktemp("journal")),
-                "region": REGION,
-                "wait_time_seconds": 0,
-                "mask_key": MASK_KEY,
-                "stream_maps": stream_maps,
-                "acknowledgement": "loader" if loader else "after_state",
+            config = tap_config(
+                queue,
+                str(tmp_path_factory.mktemp("journal")),
+                stream_maps=stream_maps,
+                acknowledgement="loader" if loader else "after_state",
                 **({"dead_letter_queue_url": dead} if dead_letters else {}),
-            }
+            )
             out = run_tap(config)
             copies = sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10)
     finally:
@@ -169,26 +189,13 @@ def evaluations(
     CustomStreamMap._eval = counted  # type: ignore[method-assign]
     try:
         with in_process_sqs() as sqs:
-            queue = sqs.create_queue(QueueName="logins")["QueueUrl"]
-            for login in sent:
-                sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(login))
-            config = {
-                "queue_url": queue,
-                "journal_dir": journal,
-                "region": REGION,
-                "wait_time_seconds": 0,
-                "mask_key": MASK_KEY,
-                "stream_maps": stream_maps,
-            }
-            out = run_tap(config)
+            out = run_tap(tap_config(queue_of(sqs, sent), journal, stream_maps=stream_maps))
     finally:
         CustomStreamMap._eval = original  # type: ignore[method-assign]
     return evaluated, out
 
 
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@FEW_RUNS
 @given(sent=st.lists(logins, min_size=1, max_size=8), derived=st.booleans())
 def test_each_expression_is_evaluated_once_per_record(
     sent: list[dict[str, Any]], *, derived: bool, tmp_path_factory: Any
@@ -235,9 +242,7 @@ def deselect(*breadcrumb: str) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@FEW_RUNS
 @given(sent=st.lists(logins, min_size=1, max_size=8), deselect_locale=st.booleans())
 def test_each_record_is_conformed_once_and_deselected_fields_stay_out(
     sent: list[dict[str, Any]], *, deselect_locale: bool, tmp_path_factory: Any
@@ -261,16 +266,7 @@ def test_each_record_is_conformed_once_and_deselected_fields_stay_out(
     _typing._conform_record_data_types = counted  # type: ignore[assignment]
     try:
         with in_process_sqs() as sqs:
-            queue = sqs.create_queue(QueueName="logins")["QueueUrl"]
-            for login in sent:
-                sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(login))
-            config = {
-                "queue_url": queue,
-                "journal_dir": str(tmp_path_factory.mktemp("journal")),
-                "region": REGION,
-                "wait_time_seconds": 0,
-                "mask_key": MASK_KEY,
-            }
+            config = tap_config(queue_of(sqs, sent), str(tmp_path_factory.mktemp("journal")))
 
             def edit(stream: dict[str, Any]) -> None:
                 nonlocal passes
@@ -309,14 +305,7 @@ def test_a_catalog_without_the_outcome_fields_still_quarantines(tmp_path: Any) -
         queue = sqs.create_queue(QueueName="logins")["QueueUrl"]
         dead = sqs.create_queue(QueueName="logins-dead")["QueueUrl"]
         sqs.send_message(QueueUrl=queue, MessageBody="not json {")
-        config = {
-            "queue_url": queue,
-            "dead_letter_queue_url": dead,
-            "journal_dir": str(tmp_path),
-            "region": REGION,
-            "wait_time_seconds": 0,
-            "mask_key": MASK_KEY,
-        }
+        config = tap_config(queue, str(tmp_path), dead_letter_queue_url=dead)
         written = sync_with_catalog(config, trim)
         copied = sqs.receive_message(QueueUrl=dead).get("Messages", [])
 
@@ -335,20 +324,13 @@ def test_a_deselected_nested_field_is_not_read_by_a_map(tmp_path: Any) -> None:
             MessageBody=json.dumps({**login, "ip": "199.172.111.135", "device_id": "593-47-5928"}),
             MessageAttributes={"trace": {"DataType": "String", "StringValue": "t-1"}},
         )
-        config = {
-            "queue_url": queue,
-            "journal_dir": str(tmp_path),
-            "region": REGION,
-            "wait_time_seconds": 0,
-            "mask_key": MASK_KEY,
-            "include_message_attributes": True,
-            "stream_maps": {
-                "logins": {
-                    **MASKING_MAPS["logins"],
-                    "trace": "(message_attributes or {}).get('trace')",
-                }
-            },
-        }
+        trace = "(message_attributes or {}).get('trace')"
+        config = tap_config(
+            queue,
+            str(tmp_path),
+            include_message_attributes=True,
+            stream_maps={"logins": {**MASKING_MAPS["logins"], "trace": trace}},
+        )
         (record,) = sync_with_catalog(
             config, deselect("properties", "message_attributes", "properties", "trace")
         )
