@@ -1,4 +1,4 @@
-"""SigV4 for the lean calls: the headers botocore's ``SigV4Auth`` adds, for a tenth of its CPU.
+"""SigV4 for the lean calls: the headers botocore's ``SigV4Auth`` adds, for a quarter of its CPU.
 
 Every lean request is a POST of a JSON body to one endpoint URL, so what the signature
 needs of the URL (canonical path and query, the host) is worked out once per endpoint, and
