@@ -29,6 +29,7 @@ def _text(name: str, description: str) -> th.Property[str]:
     return th.Property(name, th.StringType, description=description)
 
 
+STREAM = "logins"  # the tap's one stream
 LOGIN_SCHEMA = th.PropertiesList(
     th.Property("message_id", th.StringType, required=True, description="SQS message id."),
     th.Property("sent_at", th.DateTimeType, description="When SQS received the message (UTC)."),

@@ -25,7 +25,8 @@ from tap_sqs_logins.acknowledging.modes import Acknowledgement
 from tap_sqs_logins.bodies.envelopes import Judged, judge_body
 from tap_sqs_logins.bodies.messages import LOGIN_FIELDS, Rejected
 from tap_sqs_logins.config_test import probe_record, under_meltano_config_test
-from tap_sqs_logins.fields import Options, login_schema
+from tap_sqs_logins.fields import STREAM, Options, login_schema
+from tap_sqs_logins.privacy.map_faults import map_failure
 from tap_sqs_logins.settings import COMMIT_REQUEST, LOADER, ON_EMIT
 from tap_sqs_logins.sqs.client import QueueError, SqsQueue
 from tap_sqs_logins.sqs.heartbeat import Heartbeat
@@ -95,7 +96,7 @@ def login_record(
 class LoginsStream(Stream):
     """Receives login messages with concurrent long polls until a limit is reached."""
 
-    name = "logins"
+    name = STREAM
     primary_keys = ("message_id",)
     # Records leave ``_record`` conformed by the SDK's rule (the map check must see what the
     # maps will see), so the SDK does not conform them a second time.
@@ -228,10 +229,6 @@ class LoginsStream(Stream):
         The stream reads the record itself: conforming drops what the catalog's schema leaves
         out, the outcome fields too.
         """
-        from tap_sqs_logins.privacy.map_faults import (
-            map_failure,  # it reads this module's stream name
-        )
-
         record = login_record(message, self.config["queue_url"], self._options, self.logger)
         conformed = self._conformed(record)
         if record["rejection_reason"] is None and (

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.exceptions import ConfigValidationError, MapExpressionError, StreamMapConfigError
 from singer_sdk.mapper import CustomStreamMap, PluginMapper
 
-from tap_sqs_logins.fields import login_schema
+from tap_sqs_logins.fields import STREAM, login_schema
 from tap_sqs_logins.privacy.canary import canary_leaks
 from tap_sqs_logins.privacy.map_expressions import (
     MASK,
@@ -45,7 +45,6 @@ from tap_sqs_logins.privacy.map_outcomes import (
     DROPPED,
     FILTER,
     KEY_PROPERTIES,
-    STREAM,
     is_derived,
     maps_reading_logins,
     outcome_problems,

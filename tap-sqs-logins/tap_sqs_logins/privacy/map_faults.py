@@ -18,6 +18,7 @@ import ast
 import copy
 from typing import TYPE_CHECKING, Any, cast
 
+from tap_sqs_logins.fields import STREAM
 from tap_sqs_logins.privacy.map_outcomes import (
     DROPPED,
     FILTER,
@@ -25,7 +26,6 @@ from tap_sqs_logins.privacy.map_outcomes import (
     LOADER_FIELDS,
     OUTCOME_FIELDS,
     SOURCE,
-    STREAM,
     maps_reading_logins,
 )
 

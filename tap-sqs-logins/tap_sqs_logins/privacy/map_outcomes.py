@@ -25,13 +25,12 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING, Any
 
+from tap_sqs_logins.fields import STREAM
 from tap_sqs_logins.settings import LOADER
-from tap_sqs_logins.streams import LoginsStream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-STREAM = LoginsStream.name
 KEY = "message_id"
 DROPPED = (None, "__NULL__")
 OUTCOME_FIELDS = (KEY, "rejection_reason", "dead_letter_message_id")
