@@ -6,14 +6,28 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import threading
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from moto.server import ThreadedMotoServer
 
 from tap_sqs_logins.sqs import lean_calls
@@ -24,11 +38,13 @@ from tap_sqs_logins.sqs.client import (
     SqsEndpoint,
     SqsQueue,
 )
+from tap_sqs_logins.sqs.direct_http import DirectHttp
 from tap_sqs_logins.sqs.lean_calls import LeanCalls
 from tap_sqs_logins.testing import REGION
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 KEYS = {"region": REGION, "aws_access_key_id": "AKIDLEAN", "aws_secret_access_key": "secret"}
 JSON = "application/x-amz-json-1.0"
@@ -54,11 +70,22 @@ def moto_endpoint() -> Iterator[str]:
 
 
 class ScriptedSqs:
-    """An HTTP server that answers each request with the next scripted answer and records it."""
+    """An HTTP server that answers each request with the next scripted answer and records it.
 
-    def __init__(self, answers: list[Answer]) -> None:
+    Over TLS with ``tls`` (a certificate and its key, PEM files); with ``close_after_answer``
+    it closes each connection after answering, without saying so (as a server's idle timeout).
+    """
+
+    def __init__(
+        self,
+        answers: list[Answer],
+        tls: tuple[Path, Path] | None = None,
+        *,
+        close_after_answer: bool = False,
+    ) -> None:
         self.answers = answers
         self.requests: list[tuple[str, dict[str, str], bytes]] = []  # target, headers, body
+        self.peers: list[tuple[str, int]] = []  # the client address of each request
         script = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,6 +94,7 @@ class ScriptedSqs:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 script.requests.append((self.path, dict(self.headers.items()), body))
+                script.peers.append(self.client_address)
                 status, headers, payload = script.answers.pop(0)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
@@ -75,12 +103,19 @@ class ScriptedSqs:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+                self.close_connection = close_after_answer
 
             def log_message(self, format: str, *args: object) -> None:
                 return
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.endpoint = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def queue(self, setting: str = "queue_url") -> SqsQueue:
@@ -333,17 +368,129 @@ def test_a_proxy_setting_is_honoured(
     far = "http://sqs.lean-test.invalid"
     queue = SqsQueue({**KEYS, "endpoint_url": far}, far + "/1/q")
     scripted.answers = [EMPTY_RECEIVE]
+    assert queue.endpoint.lean_calls._http is queue.endpoint.client._endpoint.http_session
     assert queue.receive(10, 0, 30) == []
     assert scripted.requests[0][0] == far + "/"  # a proxy's absolute request target
 
 
-def test_the_ca_bundle_setting_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("")
-    monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
-    sqs = SqsEndpoint(KEYS)
-    assert sqs.lean_calls._http is sqs.client._endpoint.http_session
-    assert sqs.lean_calls._http._verify == str(bundle)
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself, and its key: PEM files in ``directory``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_https_is_verified_with_the_ca_bundle_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, delays: list[float]
+) -> None:
+    server_tls, (other_ca, _) = self_signed(tmp_path, "sqs"), self_signed(tmp_path, "other")
+    scripted = ScriptedSqs([EMPTY_RECEIVE] * 3, server_tls)
+    try:
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(server_tls[0]))
+        queue = scripted.queue()
+        assert isinstance(queue.endpoint.lean_calls._http, DirectHttp)
+        assert [queue.receive(10, 0, 30) for _ in range(3)] == [[]] * 3
+        assert len(set(scripted.peers)) == 1  # one TLS connection, kept alive
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(other_ca))
+        untrusted = scripted.queue()
+        with pytest.raises(SSLError, match="certificate verify failed"):
+            untrusted.endpoint.lean_calls.call("receive_message", {"QueueUrl": untrusted.queue_url})
+        assert len(scripted.requests) == 3  # nothing sent to a server not trusted
+    finally:
+        scripted.close()
+
+
+def test_calls_keep_their_connection_alive(scripted: ScriptedSqs) -> None:
+    scripted.answers = [EMPTY_RECEIVE] * 5
+    queue = scripted.queue()
+    assert isinstance(queue.endpoint.lean_calls._http, DirectHttp)
+    for _ in range(5):
+        assert queue.receive(10, 0, 30) == []
+    assert len(scripted.peers) == 5 and len(set(scripted.peers)) == 1
+
+
+def test_a_connection_the_server_closed_is_replaced_without_a_retry(delays: list[float]) -> None:
+    scripted = ScriptedSqs([EMPTY_RECEIVE] * 20, close_after_answer=True)
+    try:
+        queue = scripted.queue()
+        for _ in range(20):
+            assert queue.receive(10, 0, 30) == []
+        assert (len(scripted.requests), len(set(scripted.peers)), delays) == (20, 20, [])
+    finally:
+        scripted.close()
+
+
+class Unanswering:
+    """A TCP server that accepts connections and, per ``close``, closes them or never answers."""
+
+    def __init__(self, *, close: bool) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self._close = close
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.socket.accept()
+                connection.recv(65536)
+                if self._close:
+                    connection.close()
+                else:
+                    self.held.append(connection)
+
+
+@pytest.mark.parametrize(
+    ("server", "raised"),
+    [
+        ("refuses", EndpointConnectionError),
+        ("closes", ConnectionClosedError),
+        ("silent", ReadTimeoutError),
+    ],
+)
+def test_a_failed_exchange_raises_what_boto3_raises(server: str, raised: type[Exception]) -> None:
+    listening = None if server == "refuses" else Unanswering(close=server == "closes")
+    endpoint = listening.endpoint if listening else f"http://127.0.0.1:{free_port()}"
+    client = boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=0.5, connect_timeout=1),
+        **{name: KEYS[name] for name in ("aws_access_key_id", "aws_secret_access_key")},
+        region_name=REGION,
+    )
+    calls = LeanCalls(client, client._request_signer._credentials)
+    assert isinstance(calls._http, DirectHttp)
+    for call in (
+        lambda: client.receive_message(QueueUrl=endpoint + "/1/q"),
+        lambda: calls.call("receive_message", {"QueueUrl": endpoint + "/1/q"}),
+    ):
+        with pytest.raises(raised):
+            call()
 
 
 def test_no_body_is_logged_even_at_debug(

@@ -7,7 +7,8 @@ of botocore, from the boto3 client it is given, all that is not per-call boilerp
 
 - the session's credentials object, frozen on each call (assumed roles keep refreshing);
 - SigV4 signing, as ``SigV4Auth`` signs (``signing.py``, which reuses what no call changes);
-- the client's HTTP session (proxies, ``AWS_CA_BUNDLE``/verify, timeouts, pool size);
+- the client's HTTP settings (``AWS_CA_BUNDLE``/verify, timeouts, pool size), applied by
+  ``direct_http.py``'s kept-alive connections, or its session itself behind a proxy;
 - the client's retry handler (standard mode: attempts, backoff, retry quota);
 - botocore's parser and exception classes for error responses, so a refusal raises the
   ``ClientError`` boto3 raises, with the same ``Error.Code``;
@@ -32,6 +33,7 @@ from botocore.exceptions import NoCredentialsError
 from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
 
+from tap_sqs_logins.sqs.direct_http import direct_http
 from tap_sqs_logins.sqs.signing import RequestSigner
 
 if TYPE_CHECKING:
@@ -67,8 +69,10 @@ class LeanCalls:
         self._signer = RequestSigner(self._url, meta.region_name)
         self._events = meta.events
         self._exceptions = client.exceptions
-        # The client's own urllib3 session: the same proxies, CA bundle, timeouts and pool.
-        self._http = client._endpoint.http_session
+        # The client's HTTP settings (CA bundle, timeouts, pool), on kept-alive connections;
+        # behind a proxy or with a client certificate, its urllib3 session itself.
+        session = client._endpoint.http_session
+        self._http = direct_http(self._url, session) or session
         self._user_agent = meta.config.user_agent
         self._client_config = meta.config
         # Config(retries={"max_attempts": 5}) counts retries: 6 attempts in all.
