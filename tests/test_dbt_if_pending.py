@@ -1,11 +1,12 @@
 """The job's dbt step starts dbt only while a staged row awaits it.
 
-`meltano run dbt-postgres:transform`, the job's step as the job starts it (`dbt-with-target
---if-pending build …`, transform/dbt_with_target.py), against a staging table in each state: dbt
-has never seen it, every row is settled, or a row of each kind waits (a valid login, a
-message the tap rejected, a login user_logins refuses). A run with nothing to do says so and
-starts no dbt; a run with anything to do delivers it, exactly as `dbt build` does; and when the
-check cannot tell, dbt runs and reports what is wrong.
+The job, `meltano run sqs-logins-to-postgres` from a scrubbed shell on an empty queue, against
+a staging table in each state: every row is settled, or a row of each kind waits (a valid
+login, a message the tap rejected, a login user_logins refuses). Its loader asks PostgreSQL
+once its load has committed and, when nothing waits, leaves the dbt step a note
+(sqs-ack/sqs_ack/dbt_handoff.py): the step says so and starts neither Meltano nor dbt. A run
+with anything to do delivers it, exactly as `dbt build` does; without the note of its own
+run's loader (the step on its own, after another run's loader), dbt runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.harness.dbt import add_messages, login, poison
-from tests.harness.project import RUN_TIMEOUT, run_meltano, scrubbed
+from tests.harness.jobs import JOB, KEY
+from tests.harness.project import RUN_TIMEOUT, SYSTEM_DIR, run_meltano, scrubbed
 
 if TYPE_CHECKING:
     from subprocess import CompletedProcess
@@ -34,10 +36,25 @@ WAITING = {
 REFUSING = (
     "alter table public.user_logins add constraint no_u_refused check (user_id <> 'u-refused')"
 )
+NOTES = SYSTEM_DIR / "run" / "dbt-pending"  # in MELTANO_SYS_DIR_ROOT, as bin/worker sets it
+
+
+def job(db: Database, queue_url: str, *blocks: str) -> CompletedProcess[str]:
+    """The job (or `blocks` of it) on the empty `queue_url`, from a scrubbed shell."""
+    tap = {
+        "TAP_SQS_LOGINS_QUEUE_URL": queue_url,
+        "TAP_SQS_LOGINS_ENDPOINT_URL": queue_url.rsplit("/", 2)[0],
+        "TAP_SQS_LOGINS_MASK_KEY": KEY,
+        "TAP_SQS_LOGINS_WAIT_TIME_SECONDS": "0",
+    }
+    env = scrubbed(**db.server.env(), **tap)
+    result = run_meltano(env, "run", *(blocks or [JOB]), timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 def transform(db: Database, **env: str) -> CompletedProcess[str]:
-    """The job's dbt step, through Meltano in the checkout, from a scrubbed shell."""
+    """The job's dbt step on its own, through Meltano in the checkout, from a scrubbed shell."""
     return run_meltano(
         scrubbed(**{**db.server.env(), **env}), "run", "dbt-postgres:transform", timeout=RUN_TIMEOUT
     )
@@ -59,41 +76,47 @@ def pending(db: Database) -> set[Any]:
     }
 
 
-def test_with_nothing_staged_no_dbt_starts(db: Database) -> None:
+def test_with_nothing_staged_no_dbt_starts(db: Database, queue_url: str) -> None:
     settled(db)
 
-    result = transform(db)
+    result = job(db, queue_url)
 
-    assert result.returncode == 0, result.stderr[-3000:]
     assert SKIPPED in result.stderr
+    assert "target-postgres found none in sqs_staging.logins" in result.stderr
     assert DBT_STARTED not in result.stderr
 
 
-def test_settled_rows_alone_start_no_dbt(db: Database) -> None:
+def test_a_staging_table_dbt_has_not_met_starts_it(db: Database, queue_url: str) -> None:
+    result = job(db, queue_url)  # no _transformed_at column yet: dbt adds its bookkeeping
+
+    assert DBT_STARTED in result.stderr and SKIPPED not in result.stderr
+    assert SKIPPED in job(db, queue_url).stderr
+
+
+def test_settled_rows_alone_start_no_dbt(db: Database, queue_url: str) -> None:
     add_messages(db, login("m-1", "u-1"), poison("m-2", "not a login"))
     settled(db)
     assert pending(db) == set()
 
-    result = transform(db)
+    result = job(db, queue_url)
 
     assert SKIPPED in result.stderr
     assert len(db.user_logins()) == 2  # the row there before and m-1, once
 
 
 @pytest.mark.parametrize("kind", WAITING)
-def test_any_row_awaiting_dbt_starts_it(kind: str, db: Database) -> None:
+def test_any_row_awaiting_dbt_starts_it(kind: str, db: Database, queue_url: str) -> None:
     settled(db)
     db.query(REFUSING)
     row = WAITING[kind]
     add_messages(db, row)
 
-    result = transform(db)
+    result = job(db, queue_url)
 
-    assert result.returncode == 0, result.stderr[-3000:]
     assert DBT_STARTED in result.stderr and SKIPPED not in result.stderr
     if kind == "a login user_logins refuses":  # pending still, so tried again every run
         assert pending(db) == {"m-refused"}
-        result = transform(db)
+        result = job(db, queue_url)
         assert DBT_STARTED in result.stderr and SKIPPED not in result.stderr
         assert pending(db) == {"m-refused"}
     else:
@@ -104,7 +127,21 @@ def test_any_row_awaiting_dbt_starts_it(kind: str, db: Database) -> None:
     assert (row["message_id"] in quarantined) == (kind != "a valid login")
 
 
-def test_when_the_check_cannot_connect_dbt_runs_and_says_why(db: Database) -> None:
+def test_without_its_own_runs_note_dbt_runs(db: Database, queue_url: str) -> None:
+    settled(db)
+    for _ in range(3):  # each loader leaves a note no dbt step of its run takes
+        job(db, queue_url, "tap-sqs-logins--postgres", "target-postgres")
+    assert len(list(NOTES.glob("*.json"))) <= 1  # the notes of ended runs are removed
+    add_messages(db, login("m-late", "u-late"))
+
+    result = transform(db)  # on its own: another Meltano's note is not about this run
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert DBT_STARTED in result.stderr and SKIPPED not in result.stderr
+    assert "u-late" in {r[0] for r in db.user_logins()}
+
+
+def test_when_dbt_cannot_connect_it_says_why(db: Database) -> None:
     settled(db)
     missing = f"{db.server.name}_missing"
 
@@ -140,10 +177,8 @@ def test_a_staging_schema_that_needs_quoting(db: Database) -> None:
     db.query('alter schema sqs_staging rename to "My Stage"')
     schema = {"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "My Stage"}
 
-    first = transform(db, **schema)
-    again = transform(db, **schema)
+    result = transform(db, **schema)
 
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert DBT_STARTED in first.stderr
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert DBT_STARTED in result.stderr
     assert "u-1" in {r[0] for r in db.user_logins()}
-    assert SKIPPED in again.stderr

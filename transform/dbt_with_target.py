@@ -8,8 +8,10 @@ environment: meltano.yml, ``meltano config set``, .env and the environment alike
 them to profiles.yml as TARGET_POSTGRES_*. That Meltano is the parent process: found from its
 command line, not from PATH, which cron, systemd or a container may not set.
 
-The job's step (``dbt-postgres:transform``) starts it with ``--if-pending`` first: dbt only
-when a staged row awaits it, so a run that staged nothing does not pay dbt's start-up.
+The job's step (``dbt-postgres:transform``) starts it with ``--if-pending`` first: when the
+job's loader (sqs-ack, in the same ``meltano run``) has noted that no staged row awaits dbt
+once its load committed (sqs-ack/sqs_ack/dbt_handoff.py), it starts neither that Meltano nor
+dbt. Without such a note (``meltano run dbt-postgres:transform`` on its own), dbt runs.
 """
 
 from __future__ import annotations
@@ -21,20 +23,15 @@ import shutil
 import subprocess
 import sys
 import threading
-from contextlib import closing
 from pathlib import Path
 from typing import NoReturn
 
 PROG = "dbt-with-target"
 IF_PENDING = "--if-pending"
 SETTINGS = ("host", "port", "user", "password", "database", "default_target_schema")
-# Whether a row of the staging table awaits dbt: never transformed (macros/bookkeeping.sql),
-# or no bookkeeping yet. A DDL lock on it answers "cannot tell" (dbt runs) after LOCK_TIMEOUT.
-LOCK_TIMEOUT = "10s"
-BOOKKEPT = """
-select exists (select from pg_attribute where attrelid = to_regclass(%s)
-               and attname = '_transformed_at' and not attisdropped)"""
-PENDING = "select exists (select from {} where _transformed_at is null)"
+LOADER = "target-postgres"  # the loader whose settings dbt runs with
+# sqs-ack's notes, in Meltano's system directory (.meltano): sqs-ack/sqs_ack/dbt_handoff.py.
+NOTES = Path("run", "dbt-pending")
 
 
 def meltano_command() -> list[str]:
@@ -135,44 +132,32 @@ def staging_table(args: list[str]) -> str | None:
     return name if isinstance(name, str) and "{" not in name else None
 
 
-def awaits_dbt(target: dict[str, object], args: list[str]) -> bool:
-    """Whether a staged row awaits dbt; True when that cannot be told, so dbt runs and says why.
+def loaders_note(args: list[str]) -> dict[str, str] | None:
+    """Take the loader's note for this Meltano run that no staged row awaits dbt.
 
-    Rows dbt refused or has not reached keep ``_transformed_at`` NULL, so they are retried
-    every run; a staging table without that column has not met dbt yet.
+    None if there is none, or it is not target-postgres's about the table dbt reads.
     """
-    import psycopg2  # dbt-postgres's driver
-    from psycopg2 import sql
-
-    schema, name = target.get("default_target_schema"), staging_table(args)
-    if not schema or not name:
-        return True
-    table = sql.Identifier(str(schema), name)
-    connection_settings = {
-        "host": target.get("host"),
-        "port": target.get("port"),
-        "user": target.get("user"),
-        "password": target.get("password") or None,
-        "dbname": target.get("database"),
-    }
+    root, meltano = os.environ.get("MELTANO_SYS_DIR_ROOT"), process_id(os.getppid())
+    if not root or not meltano:
+        return None
+    note = Path(root, NOTES, f"{meltano}.json")
     try:
-        with (
-            closing(
-                psycopg2.connect(
-                    **connection_settings,
-                    connect_timeout=10,
-                    options=f"-c lock_timeout={LOCK_TIMEOUT}",
-                )
-            ) as connection,
-            connection.cursor() as cursor,
-        ):
-            cursor.execute(BOOKKEPT, (table.as_string(connection),))
-            if not cursor.fetchone()[0]:
-                return True
-            cursor.execute(sql.SQL(PENDING).format(table))
-            return bool(cursor.fetchone()[0])
-    except psycopg2.Error:
-        return True
+        contents = json.loads(note.read_text())
+        note.unlink()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(contents, dict) or contents.get("loader") != LOADER:
+        return None
+    return contents if contents.get("table") == staging_table(args) else None
+
+
+def process_id(pid: int) -> str | None:
+    """``<pid>-<start time>``, as sqs-ack names the Meltano process its note is for."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return f"{pid}-{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, after the command
 
 
 def run_dbt(target: dict[str, object], args: list[str]) -> NoReturn:
@@ -188,23 +173,24 @@ def run_dbt(target: dict[str, object], args: list[str]) -> NoReturn:
 def main() -> None:
     """Export target-postgres's connection settings, then run dbt with the arguments given.
 
-    After ``--if-pending``, only if a staged row awaits dbt; otherwise say so, start no dbt.
+    After ``--if-pending``, not if the job's loader noted that no staged row awaits dbt.
     """
     if_pending = sys.argv[1:2] == [IF_PENDING]
     args = sys.argv[1 + if_pending :]
+    if if_pending and (note := loaders_note(args)):
+        print(
+            f"{PROG}: no staged row awaits dbt, so `dbt {' '.join(args)}` did not start"
+            f" ({LOADER} found none in {note.get('schema')}.{note['table']} once its load"
+            " committed; `meltano invoke dbt-postgres:build` runs the models and tests anyway).",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
     meltano = ask_meltano()
     importing = threading.Thread(target=importlib.import_module, args=("dbt.cli.main",))
     importing.daemon = True
     importing.start()  # dbt is imported while Meltano answers
     target = target_settings(meltano)
-    if if_pending and not awaits_dbt(target, args):
-        print(
-            f"{PROG}: no staged row awaits dbt, so `dbt {' '.join(args)}` did not start"
-            " (`meltano invoke dbt-postgres:build` runs the models and tests anyway).",
-            file=sys.stderr,
-            flush=True,
-        )
-        os._exit(0)  # not waiting for dbt's import to finish
     importing.join()
     run_dbt(target, args)
 

@@ -25,11 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from tap_sqs_logins.fields import STREAM
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import psycopg
 
+TABLE = STREAM  # target-postgres names the table after the tap's stream
 COLUMNS = {
     "_ack_handle": "text",
     "_ack_outcome": "text",
@@ -51,6 +54,7 @@ update {logins} as l set _ack_handle = v.handle, _ack_outcome = v.outcome, _acke
 from (select unnest(%s::text[]) as message_id, unnest(%s::text[]) as handle,
              unnest(%s::text[]) as outcome) as v
 where l.message_id = v.message_id"""
+AWAITS_DBT = "select exists (select from {logins} where _transformed_at is null)"
 PRUNE = """
 delete from {logins} where {prunable} and _acked_at < now() - make_interval(days => %s)"""
 
@@ -61,9 +65,9 @@ def prepare(connection: psycopg.Connection[Any], schema: str) -> bool:
     The prunable rows' index waits for dbt's ``_transformed_at``. The catalog is read first,
     so a prepared table takes no lock.
     """
-    logins = sql.Identifier(schema, "logins")
+    logins = sql.Identifier(schema, TABLE)
     with connection.transaction():
-        if not _exists(connection, f'"{schema}".logins'):
+        if not _exists(connection, f'"{schema}"."{TABLE}"'):
             return False
         present = _present(connection, schema)
         missing = [name for name in COLUMNS if name not in present]
@@ -80,13 +84,13 @@ def prepare(connection: psycopg.Connection[Any], schema: str) -> bool:
                 )
             )
         for suffix, (column, predicate) in INDEXES.items():
-            if f"logins_{suffix}" in present or (
+            if f"{TABLE}_{suffix}" in present or (
                 TRANSFORMED in predicate and TRANSFORMED not in present
             ):
                 continue
             connection.execute(
                 sql.SQL("create index if not exists {} on {} ({}) where {}").format(
-                    sql.Identifier(f"logins_{suffix}"),
+                    sql.Identifier(f"{TABLE}_{suffix}"),
                     logins,
                     sql.Identifier(column),
                     sql.SQL(predicate),
@@ -104,7 +108,7 @@ def _present(connection: psycopg.Connection[Any], schema: str) -> set[str]:
             " and attnum > 0 and not attisdropped"
             " union all select relname from pg_class c join pg_index i"
             " on i.indexrelid = c.oid where i.indrelid = %s::regclass",
-            [f'"{schema}".logins', f'"{schema}".logins'],
+            [f'"{schema}"."{TABLE}"', f'"{schema}"."{TABLE}"'],
         )
     }
 
@@ -125,7 +129,7 @@ def claim(
     """
     connection.execute("set local enable_seqscan = off")
     query = sql.SQL(CLAIM).format(
-        logins=sql.Identifier(schema, "logins"), pending=sql.SQL(ACK_PENDING)
+        logins=sql.Identifier(schema, TABLE), pending=sql.SQL(ACK_PENDING)
     )
     return connection.execute(query, [skip, limit]).fetchall()
 
@@ -137,7 +141,7 @@ def record(
 ) -> None:
     """Store (message id, receipt handle, outcome) for acknowledged rows."""
     if outcomes:
-        query = sql.SQL(RECORD).format(logins=sql.Identifier(schema, "logins"))
+        query = sql.SQL(RECORD).format(logins=sql.Identifier(schema, TABLE))
         connection.execute(query, [list(column) for column in zip(*outcomes, strict=True)])
 
 
@@ -149,10 +153,22 @@ def prune(connection: psycopg.Connection[Any], schema: str, retention_days: int)
     """
     if TRANSFORMED not in _present(connection, schema):
         return 0
-    query = sql.SQL(PRUNE).format(
-        logins=sql.Identifier(schema, "logins"), prunable=sql.SQL(PRUNABLE)
-    )
+    query = sql.SQL(PRUNE).format(logins=sql.Identifier(schema, TABLE), prunable=sql.SQL(PRUNABLE))
     return connection.execute(query, [retention_days]).rowcount
+
+
+def awaits_dbt(connection: psycopg.Connection[Any], schema: str) -> bool:
+    """Whether a staged row awaits dbt: one it has not settled, or a table it has not met.
+
+    dbt leaves ``_transformed_at`` NULL on the rows it has not delivered or quarantined yet, a
+    login ``user_logins`` refused included (tried again every run).
+    """
+    staging = f'"{schema}"."{TABLE}"'
+    if not _exists(connection, staging) or TRANSFORMED not in _present(connection, schema):
+        return True
+    query = sql.SQL(AWAITS_DBT).format(logins=sql.Identifier(schema, TABLE))
+    row = connection.execute(query).fetchone()
+    return bool(row and row[0])
 
 
 def committed(

@@ -25,7 +25,7 @@ import psycopg
 import yaml
 from singer_sdk.exceptions import ConfigValidationError
 
-from sqs_ack import acknowledge, preflight
+from sqs_ack import acknowledge, dbt_handoff, preflight
 from sqs_ack.derived import DerivedStreamError, derived_streams
 from sqs_ack.segments import FEED_POLL_SECONDS, SegmentedTarget
 from sqs_ack.target_settings import SettingError, TargetSettings
@@ -58,6 +58,7 @@ def main() -> None:
     target_args = [arg for path in known.config for arg in ("--config", str(path))] + rest
     behind_the_tap = is_the_tap(os.environ.get("MELTANO_EXTRACTOR_NAMESPACE", ""))
     if not known.config or not (known.tap_config or behind_the_tap):
+        dbt_handoff.forget()  # a note of an earlier load would not be about this one
         os.execv(PLAIN_TARGET, [str(PLAIN_TARGET), *target_args])  # noqa: S606 - the same venv's
     _setup_logging()
     # target-postgres starts while the check runs, and reads its input only once it passed.
@@ -162,6 +163,8 @@ def _load_and_acknowledge(
     status = target.wait()
     if status != 0:
         _offer_back(feed, unloaded, tap_config)
+    else:
+        dbt_handoff.leave(settings)
     return status
 
 
