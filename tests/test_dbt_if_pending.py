@@ -11,6 +11,7 @@ run's loader (the step on its own, after another run's loader), dbt runs.
 
 from __future__ import annotations
 
+import shutil
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -139,6 +140,22 @@ def test_without_its_own_runs_note_dbt_runs(db: Database, queue_url: str) -> Non
     assert result.returncode == 0, result.stderr[-3000:]
     assert DBT_STARTED in result.stderr and SKIPPED not in result.stderr
     assert "u-late" in {r[0] for r in db.user_logins()}
+
+
+def test_a_note_that_cannot_be_written_fails_no_run(db: Database, queue_url: str) -> None:
+    settled(db)
+    add_messages(db, login("m-1", "u-1"))
+    shutil.rmtree(NOTES, ignore_errors=True)  # this worker's notes: none is about a live run
+    NOTES.parent.mkdir(parents=True, exist_ok=True)
+    NOTES.write_text("not a directory")  # as a wrong owner or a full disk would refuse it
+    try:
+        waiting, quiet = job(db, queue_url), job(db, queue_url)
+    finally:
+        NOTES.unlink()
+
+    assert DBT_STARTED in waiting.stderr and "u-1" in {r[0] for r in db.user_logins()}
+    assert DBT_STARTED in quiet.stderr and SKIPPED not in quiet.stderr  # no note: dbt runs
+    assert "The note to the dbt step" in quiet.stderr
 
 
 def test_when_dbt_cannot_connect_it_says_why(db: Database) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from tap_sqs_logins.fields import STREAM
+from tap_sqs_logins import STREAM
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -46,25 +46,32 @@ def leave(settings: TargetSettings) -> None:
     except psycopg.Error as error:
         logger.info("Could not tell whether a staged row awaits dbt, so dbt will run: %s", error)
         waiting = True
-    if waiting:
-        note.unlink(missing_ok=True)
-        return
     contents = {
         "loader": os.environ.get("MELTANO_LOADER_NAME"),
         "schema": settings.schema,
         "table": bookkeeping.TABLE,
     }
-    with contextlib.suppress(OSError):  # no note: dbt runs
+    try:
+        if waiting:
+            note.unlink(missing_ok=True)
+            return
         note.parent.mkdir(parents=True, exist_ok=True)
         written = note.with_suffix(".tmp")
         written.write_text(json.dumps(contents))
         written.replace(note)
+    except OSError as error:  # no note (dbt runs), or one that may stay: say so
+        logger.warning(
+            "The note to the dbt step (%s) could not be written or removed: %s", note, error
+        )
 
 
 def forget() -> None:
     """Remove this Meltano's note: a load it does not check (plain target-postgres) follows."""
     if (note := own_note()) is not None:
-        note.unlink(missing_ok=True)
+        try:
+            note.unlink(missing_ok=True)
+        except OSError as error:
+            logger.warning("The note to the dbt step (%s) could not be removed: %s", note, error)
 
 
 def own_note() -> Path | None:
@@ -84,8 +91,13 @@ def process_id(pid: int) -> str | None:
 
 
 def _remove_ended(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        for note in directory.iterdir():
-            pid = note.stem.split("-")[0]
-            if not pid.isdigit() or process_id(int(pid)) != note.stem:
-                note.unlink(missing_ok=True)
+    """Remove the notes of Meltano processes that have ended (and whatever else is there)."""
+    try:
+        notes = list(directory.iterdir())
+    except OSError:  # none yet
+        return
+    for note in notes:
+        pid = note.stem.split("-")[0]
+        if not pid.isdigit() or process_id(int(pid)) != note.stem:
+            with contextlib.suppress(OSError):
+                note.unlink()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.3.0"
 
 if TYPE_CHECKING:
-    from tap_sqs_logins.fields import login_schema
+    from tap_sqs_logins.fields import STREAM, login_schema
     from tap_sqs_logins.privacy.masking import check_key
     from tap_sqs_logins.settings import COMMIT_REQUEST, LOADER, SETTINGS
     from tap_sqs_logins.sqs.batches import batches, delete_all, hide_all, send_all
@@ -41,6 +41,7 @@ _MODULES = {
     "COMMIT_REQUEST": "settings",
     "LOADER": "settings",
     "LoginsStream": "streams",
+    "STREAM": "fields",
     "login_schema": "fields",
     "check_key": "privacy.masking",
     "BATCH_SIZE": "sqs.client",
@@ -63,6 +64,7 @@ __all__ = [
     "COMMIT_REQUEST",
     "LOADER",
     "SETTINGS",
+    "STREAM",
     "Depth",
     "Heartbeat",
     "LoginsStream",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import (
@@ -420,8 +421,41 @@ def test_https_is_verified_with_the_ca_bundle_setting(
         with pytest.raises(SSLError, match="certificate verify failed"):
             untrusted.endpoint.lean_calls.call("receive_message", {"QueueUrl": untrusted.queue_url})
         assert len(scripted.requests) == 3  # nothing sent to a server not trusted
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+        unread = scripted.queue().endpoint
+        for call in (
+            lambda: unread.client.receive_message(QueueUrl=scripted.endpoint + "/1/q"),
+            lambda: unread.lean_calls.call("receive_message", {"QueueUrl": "q"}),
+        ):
+            with pytest.raises(SSLError, match="No such file"):
+                call()
     finally:
         scripted.close()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "address"),
+    [
+        ("http://[::1]", ("::1", 80)),
+        ("https://[fe80::abcd]", ("fe80::abcd", 443)),
+        ("http://sqs.lean-test.invalid/prefix", ("sqs.lean-test.invalid", 80)),
+    ],
+)
+def test_an_endpoint_without_a_port_is_reached_on_its_schemes_port(
+    endpoint: str, address: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tried: list[tuple[str, int]] = []
+
+    def refuse(where: tuple[str, int], *_: object, **__: object) -> socket.socket:
+        tried.append(where)
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    calls = SqsEndpoint(KEYS, endpoint).lean_calls
+    calls._max_attempts = 1
+    with pytest.raises(EndpointConnectionError):
+        calls._http.send(AWSRequest("POST", calls._url, data=b"{}", headers={}).prepare())
+    assert tried == [address]
 
 
 def test_calls_keep_their_connection_alive(scripted: ScriptedSqs) -> None:

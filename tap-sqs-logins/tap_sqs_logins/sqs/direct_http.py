@@ -13,13 +13,12 @@ reuses them, with what the client's session would apply:
 
 An endpoint reached through a proxy, or with a client certificate, is left to the client's
 session (``direct_http`` returns None). The session's settings are read from its private
-attributes: botocore is pinned, and ``tests/test_direct_http.py`` checks each of them.
+attributes: botocore is pinned, and ``tests/test_lean_calls.py`` checks what each changes.
 """
 
 from __future__ import annotations
 
 import http.client
-import os.path
 import ssl
 import threading
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import (
+    BotoCoreError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
@@ -79,9 +79,10 @@ class DirectHttp:
         """Take the endpoint and the TLS, timeout, socket and pool settings of ``session``."""
         parts = urlsplit(url)
         self._url = url
-        self._host = parts.hostname or ""
-        self._port = parts.port
         self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        # Given, not left to http.client, which reads the end of an IPv6 address as a port.
+        self._port = parts.port or (443 if self._https else 80)
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._verify = session._verify
         timeout = session._timeout
@@ -115,7 +116,7 @@ class DirectHttp:
                     raise
                 connection, _ = self._connection(reuse=False)
                 status, headers, data, keep = self._exchange(connection, request)
-        except HTTPClientError:  # a new connection in place of a stale one failed
+        except BotoCoreError:  # a new connection in place of a stale one failed
             raise
         except Exception as error:
             connection.close()
@@ -146,6 +147,8 @@ class DirectHttp:
             connection.close()  # readable while idle: closed by the server (or garbage)
         try:
             return self._connect(), False
+        except BotoCoreError:  # already botocore's: the CA bundle cannot be read
+            raise
         except Exception as error:
             raise _botocore_error(error, self._url) from error
 
@@ -167,18 +170,21 @@ class DirectHttp:
         return connection
 
     def _tls(self) -> ssl.SSLContext:
-        """Botocore's SSL context, verifying with the session's CA bundle unless told not to."""
+        """Botocore's SSL context, verifying with the session's CA bundle unless told not to.
+
+        Raises:
+            botocore.exceptions.SSLError: If the CA bundle cannot be read, as boto3 raises it.
+        """
         with self._lock:
             if self._context is None:
                 context = create_urllib3_context()
                 if self._verify:
                     context.verify_mode = ssl.CERT_REQUIRED
                     context.check_hostname = True
-                    where = get_cert_path(self._verify)
-                    if os.path.isdir(where):
-                        context.load_verify_locations(capath=where)
-                    else:
-                        context.load_verify_locations(cafile=where)
+                    try:  # a file, as urllib3 is given it by botocore
+                        context.load_verify_locations(cafile=get_cert_path(self._verify))
+                    except (OSError, ssl.SSLError) as error:
+                        raise SSLError(endpoint_url=self._url, error=error) from error
                 else:
                     context.check_hostname = False
                     context.verify_mode = ssl.CERT_NONE
